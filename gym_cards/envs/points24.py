@@ -1,0 +1,89 @@
+"""Points24: the 24 game with four cards and + - * / ( )."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gym_cards.cards import Card, draw_card
+from gym_cards.envs.base import check_flag
+from gym_cards.envs.formula_game import FormulaCardGameEnv
+from gym_cards.formula import OPERATORS, PARENTHESES
+from gym_cards.solver import has_solution
+
+MAX_REDRAWS = 10_000
+
+
+class Points24Env(FormulaCardGameEnv):
+    """
+    ## Description
+    Four cards lie on the table. Build a formula that uses each card's value exactly once and
+    equals ``target_points`` (24), one token at a time, then press ``=``.
+
+    ## Action Space
+    With ``treat_face_cards_as_10=True`` (default): ``Discrete(17)``, 0..9 pick the numbers
+    1..10, then 10..16 = ``+ - * / ( ) =``. With ``False``: ``Discrete(20)``, 0..12 pick 1..13
+    (J = 11, Q = 12, K = 13), then 13..19 = ``+ - * / ( ) =``.
+
+    ## Observation Space
+    ``Box(0, 255, (H, W, 3), uint8)``: the four cards, the target and the formula so far
+    (wrapped, and shrunk when long).
+
+    ## Starting State
+    Four cards drawn uniformly and independently from A..K with uniform suits. With
+    ``solvable_only=True`` the deal is redrawn until some formula reaches the target.
+
+    ## Rewards
+    * 0 for appending an operator, a parenthesis, or a number that is on the table and unused.
+    * -1 for a number not on the table or used up (a ``?`` is appended; the episode goes on).
+    * ``=``: +10 if the formula uses every card exactly once and equals the target exactly
+      (rational arithmetic: ``8 / (3 - 8 / 3)`` is 24), else -1. Malformed formulas and
+      division by zero score -1; there is no exponentiation and no digit concatenation.
+    * -1 when the formula grows longer than 20 tokens.
+
+    ## Episode End
+    Terminated by ``=``. Truncated when the formula grows longer than 20 tokens (and by the
+    registered 300-step limit).
+
+    ## Information
+    ``{"Cards": [...], "Numbers": [...], "Formula": [...]}``, fresh at every step.
+
+    ## Arguments
+    ``gym.make("gym_cards/Points24-v0", treat_face_cards_as_10=True, target_points=24,
+    solvable_only=False, image_size=300, render_mode=None)``
+
+    ## Version History
+    * v0: the RL4VLM Points24 rules with exact formula evaluation; ``solvable_only`` added.
+    """
+
+    def __init__(
+        self,
+        treat_face_cards_as_10: bool = True,
+        target_points: int = 24,
+        solvable_only: bool = False,
+        image_size: int | tuple[int, int] = 300,
+        render_mode: str | None = None,
+    ) -> None:
+        face_cards_as_10 = check_flag("treat_face_cards_as_10", treat_face_cards_as_10)
+        if isinstance(target_points, bool) or not isinstance(target_points, (int, np.integer)) or target_points < 1:
+            raise ValueError(f"target_points must be a positive int, got {target_points!r}")
+        super().__init__(
+            numbers=tuple(range(1, 11 if face_cards_as_10 else 14)),
+            symbols=OPERATORS + PARENTHESES,
+            target=int(target_points),
+            max_formula_length=20,
+            face_cards_as_10=face_cards_as_10,
+            render_mode=render_mode,
+            image_size=image_size,
+        )
+        self.solvable_only = check_flag("solvable_only", solvable_only)
+
+    def _deal(self) -> list[Card]:
+        for _ in range(MAX_REDRAWS):
+            cards = [draw_card(self.np_random) for _ in range(4)]
+            values = [card.value(self.face_cards_as_10) for card in cards]
+            if not self.solvable_only or has_solution(values, self.target):
+                return cards
+        raise RuntimeError(
+            f"no solvable deal for target {self.target} in {MAX_REDRAWS} draws; "
+            "use a reachable target_points or solvable_only=False"
+        )

@@ -1,0 +1,40 @@
+"""Shared helpers: scripted deals and stepping by action word, so tests read like the rules."""
+
+from __future__ import annotations
+
+import os
+
+import gymnasium as gym
+import pytest
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+import gym_cards  # noqa: E402,F401  (registers the envs)
+from gym_cards.cards import Card  # noqa: E402
+
+
+def cards(*names: str) -> list[Card]:
+    """Cards from short names: ``cards("AH", "10S", "QD")``."""
+    ranks = {"A": 1, "J": 11, "Q": 12, "K": 13}
+    return [Card(ranks.get(n[:-1], None) or int(n[:-1]), n[-1]) for n in names]
+
+
+def with_deal(env, deal: list[Card]):
+    """Make the env deal ``deal`` on its next reset (the formula games)."""
+    env.unwrapped._deal = lambda: list(deal)
+    return env
+
+
+def press(env, word: str):
+    """Step with the action whose word is ``word`` (``"3"``, ``"+"``, ``"="``)."""
+    return env.step(env.unwrapped.action_words.index(word))
+
+
+@pytest.fixture(params=gym_cards.ENV_IDS)
+def env_id(request) -> str:
+    return request.param
+
+
+def make(env_id: str, **kwargs) -> gym.Env:
+    return gym.make(env_id, **kwargs)

@@ -1,0 +1,199 @@
+"""EZPoints and Points24 rules: valid and invalid picks, scoring, truncation, deals."""
+
+import itertools
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import cards, press, with_deal
+
+from gym_cards.envs.ez_points import EZPointsEnv
+from gym_cards.envs.formula_game import PLACEHOLDER
+from gym_cards.envs.points24 import Points24Env
+from gym_cards.solver import has_solution
+
+
+def play(env, words):
+    return [press(env, word) for word in words]
+
+
+# ------------------------------------------------------------------ EZPoints
+def test_ez_points_action_words_match_the_paper():
+    assert EZPointsEnv().action_words == ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "+", "*", "=")
+
+
+@pytest.mark.parametrize("words", [["3", "*", "4"], ["4", "*", "3"]])
+def test_ez_points_correct_formula_scores_ten(words):
+    env = with_deal(EZPointsEnv(), cards("3H", "4S"))
+    _, info = env.reset(seed=0)
+    assert info == {"Cards": ["3H", "4S"], "Numbers": [3, 4], "Formula": []}
+    rewards = [step[1] for step in play(env, words)]
+    assert rewards == [0.0, 0.0, 0.0]
+    _, reward, terminated, truncated, info = press(env, "=")
+    assert (reward, terminated, truncated) == (10.0, True, False)
+    assert info["Formula"] == words
+
+
+def test_ez_points_face_cards_count_ten():
+    env = with_deal(EZPointsEnv(), cards("KD", "2C"))
+    _, info = env.reset(seed=0)
+    assert info["Numbers"] == [10, 2]
+    play(env, ["10", "+", "2"])
+    assert press(env, "=")[1] == 10.0
+
+
+def test_ez_points_wrong_value_or_unused_card_scores_minus_one():
+    env = with_deal(EZPointsEnv(), cards("6H", "6S"))
+    env.reset(seed=0)
+    play(env, ["6", "*", "6"])
+    assert press(env, "=")[1:3] == (-1.0, True)  # 36, not 12
+    env.reset(seed=0)
+    play(env, ["6"])
+    assert press(env, "=")[1:3] == (-1.0, True)  # second card unused
+
+
+def test_ez_points_number_not_on_table_or_used_up_is_penalised_and_visible():
+    env = with_deal(EZPointsEnv(), cards("6H", "2S"))
+    env.reset(seed=0)
+    _, reward, terminated, _, info = press(env, "5")
+    assert (reward, terminated, info["Formula"]) == (-1.0, False, [PLACEHOLDER])
+    env.reset(seed=0)
+    play(env, ["6", "*"])
+    _, reward, _, _, info = press(env, "6")  # only one 6 on the table
+    assert (reward, info["Formula"]) == (-1.0, ["6", "*", PLACEHOLDER])
+    _, reward, _, _, info = press(env, "2")
+    assert press(env, "=")[1] == -1.0  # the placeholder spoils the formula
+
+
+def test_ez_points_formula_longer_than_five_truncates():
+    env = with_deal(EZPointsEnv(), cards("6H", "2S"))
+    env.reset(seed=0)
+    steps = play(env, ["+", "+", "*", "+", "*"])
+    assert all(step[1:4] == (0.0, False, False) for step in steps)
+    _, reward, terminated, truncated, info = press(env, "+")
+    assert (reward, terminated, truncated, len(info["Formula"])) == (-1.0, False, True, 6)
+
+
+def test_ez_points_deal_distribution_matches_the_paper():
+    """First card 2..K; second makes 12 by * (half the time, when possible) or by +."""
+    env = EZPointsEnv()
+    env.reset(seed=7)
+    n = 24_000
+    pairs = Counter(tuple(sorted(card.value() for card in env._deal())) for _ in range(n))
+    # P(first value v): 1/12 for v = 2..9, 4/12 for v = 10; then each branch as described.
+    expected = {(2, 6): 2, (2, 10): 9, (3, 4): 2, (3, 9): 3, (4, 8): 3, (5, 7): 4, (6, 6): 1}
+    assert set(pairs) == set(expected)
+    for pair, twenty_fourths in expected.items():
+        p = twenty_fourths / 24
+        assert abs(pairs[pair] / n - p) < 5 * np.sqrt(p * (1 - p) / n), pair
+
+
+def test_ez_points_every_deal_is_solvable_and_order_is_random():
+    env = EZPointsEnv()
+    env.reset(seed=3)
+    first_values = Counter()
+    for _ in range(2000):
+        deal = env._deal()
+        a, b = (card.value() for card in deal)
+        assert a + b == 12 or a * b == 12
+        first_values[deal[0].rank] += 1
+    assert first_values[1] == 0 and 20 < first_values[13] < 200  # a K often leads, never an A
+
+
+# ------------------------------------------------------------------ Points24
+def test_points24_action_words():
+    assert Points24Env().action_words == tuple("1 2 3 4 5 6 7 8 9 10 + - * / ( ) =".split())
+    assert Points24Env(treat_face_cards_as_10=False).action_words == tuple(
+        "1 2 3 4 5 6 7 8 9 10 11 12 13 + - * / ( ) =".split()
+    )
+
+
+def test_points24_rational_solution_scores():
+    env = with_deal(Points24Env(), cards("8H", "3S", "8D", "3C"))
+    env.reset(seed=0)
+    steps = play(env, "8 / ( 3 - 8 / 3 )".split())
+    assert [s[1] for s in steps] == [0.0] * 9
+    assert press(env, "=")[1:3] == (10.0, True)
+
+
+def test_points24_face_values_depend_on_option():
+    deal = cards("KH", "QS", "JD", "AC")
+    env = with_deal(Points24Env(), deal)
+    assert env.reset(seed=0)[1]["Numbers"] == [10, 10, 10, 1]
+    env = with_deal(Points24Env(treat_face_cards_as_10=False), deal)
+    assert env.reset(seed=0)[1]["Numbers"] == [13, 12, 11, 1]
+    play(env, "13 + 12 - 11 * 1".split())
+    assert press(env, "=")[1] == -1.0  # 14
+    env.reset(seed=0)
+    play(env, "13 + 12 - 1 * 1".split())  # the second 1 is not on the table
+    assert env.unwrapped.formula[-1] == PLACEHOLDER
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "4 * 6 * 1 1",  # digit concatenation is not allowed (uses the 1 twice, too)
+        "( 4 * 6 ) * ( 1 - 1 )",
+        "4 * * 6 / 1",
+        "4 / ( 1 - 1 ) + 6",
+    ],
+)
+def test_points24_invalid_formulas_score_minus_one(formula):
+    env = with_deal(Points24Env(), cards("4H", "6S", "1D", "1C"))
+    env.reset(seed=0)
+    play(env, formula.split())
+    assert press(env, "=")[1:3] == (-1.0, True)
+
+
+def test_points24_uses_target_points():
+    env = with_deal(Points24Env(target_points=10), cards("4H", "6S", "1D", "1C"))
+    env.reset(seed=0)
+    play(env, "4 + 6 * 1 * 1".split())
+    assert press(env, "=")[1] == 10.0
+
+
+def test_points24_formula_longer_than_twenty_truncates():
+    env = with_deal(Points24Env(), cards("4H", "6S", "1D", "1C"))
+    env.reset(seed=0)
+    steps = play(env, ["("] * 20)
+    assert not any(s[3] for s in steps)
+    _, reward, terminated, truncated, _ = press(env, "(")
+    assert (reward, terminated, truncated) == (-1.0, False, True)
+
+
+def test_points24_deals_are_uniform_over_ranks_and_suits():
+    env = Points24Env()
+    env.reset(seed=11)
+    drawn = list(itertools.chain.from_iterable(env._deal() for _ in range(6500)))
+    ranks, suits = Counter(c.rank for c in drawn), Counter(c.suit for c in drawn)
+    n = len(drawn)
+    assert all(abs(ranks[r] - n / 13) < 5 * np.sqrt(n / 13) for r in range(1, 14))
+    assert all(abs(suits[s] - n / 4) < 5 * np.sqrt(n / 4) for s in "CDHS")
+
+
+def test_points24_solvable_only_deals_only_solvable_hands():
+    env = Points24Env(solvable_only=True)
+    env.reset(seed=5)
+    for _ in range(300):
+        assert has_solution([card.value() for card in env._deal()], 24)
+    plain = Points24Env()
+    plain.reset(seed=5)
+    assert not all(has_solution([c.value() for c in plain._deal()], 24) for _ in range(300))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"treat_face_cards_as_10": "yes"}, {"target_points": 0}, {"target_points": 2.5}, {"solvable_only": 1}],
+)
+def test_points24_rejects_bad_options(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        Points24Env(**kwargs)
+
+
+def test_long_formula_frames_stay_inside_and_differ():
+    env = with_deal(Points24Env(), cards("10H", "10S", "10D", "10C"))
+    frames = [env.reset(seed=0)[0]]
+    for word in "( ( 10 + 10 ) * ( 10 - 10 ) / ( 7 + 7 + 7 ) ) + 10".split():
+        frames.append(press(env, word)[0])
+    assert all(f.shape == (300, 300, 3) for f in frames)
+    assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:]))
