@@ -1,6 +1,6 @@
 """Exact, safe evaluation of the formulas that agents build token by token.
 
-A small recursive-descent grammar over :class:`fractions.Fraction`; nothing is ever ``eval``-ed::
+A small grammar over :class:`fractions.Fraction`; nothing is ever ``eval``-ed::
 
     expr   := term   (("+" | "-") term)*
     term   := factor (("*" | "/") factor)*
@@ -20,75 +20,75 @@ OPERATORS = ("+", "-", "*", "/")
 PARENTHESES = ("(", ")")
 
 
-class _Invalid(Exception):
-    """Internal signal: the token list is not a valid formula."""
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
 
-class _Parser:
-    def __init__(self, tokens: Sequence[str | int]) -> None:
-        self.tokens = [str(t) for t in tokens]
-        self.pos = 0
+def _number(token: str) -> int | None:
+    """The token as a non-negative int, or ``None`` if it is not a plain run of ASCII digits."""
+    if not (token.isascii() and token.isdigit()):
+        return None
+    try:
+        return int(token)
+    except ValueError:  # more digits than Python will convert
+        return None
 
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
-    def take(self) -> str:
-        token = self.peek()
-        if token is None:
-            raise _Invalid("formula ends too early")
-        self.pos += 1
-        return token
-
-    def expr(self) -> Fraction:
-        value = self.term()
-        while self.peek() in ("+", "-"):
-            op = self.take()
-            rhs = self.term()
-            value = value + rhs if op == "+" else value - rhs
-        return value
-
-    def term(self) -> Fraction:
-        value = self.factor()
-        while self.peek() in ("*", "/"):
-            op = self.take()
-            rhs = self.factor()
-            if op == "*":
-                value = value * rhs
-            elif rhs == 0:
-                raise _Invalid("division by zero")
-            else:
-                value = value / rhs
-        return value
-
-    def factor(self) -> Fraction:
-        token = self.take()
-        if token == "(":
-            value = self.expr()
-            if self.take() != ")":
-                raise _Invalid("missing ')'")
-            return value
-        if token.isascii() and token.isdigit():
-            return Fraction(int(token))
-        raise _Invalid(f"unexpected token {token!r}")
+def _apply(values: list[Fraction], op: str) -> bool:
+    """Replace the top two values by ``a op b``; ``False`` on division by zero."""
+    b, a = values.pop(), values.pop()
+    if op == "/" and b == 0:
+        return False
+    values.append(a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else a / b)
+    return True
 
 
 def evaluate(tokens: Sequence[str | int]) -> Fraction | None:
     """The exact value of a formula given as tokens, or ``None`` if it is not a valid formula.
 
+    Iterative (shunting-yard with an operand/operator state), so deep nesting cannot exhaust
+    the stack.
+
     :param tokens: numbers (``int`` or digit strings) and the symbols ``+ - * / ( )``.
     :return: a :class:`~fractions.Fraction`, or ``None`` for an empty, malformed or
         division-by-zero formula.
     """
-    parser = _Parser(tokens)
-    try:
-        value = parser.expr()
-    except _Invalid:
+    values: list[Fraction] = []
+    pending: list[str] = []  # operators and open parentheses not applied yet
+    expect_operand = True
+    for token in map(str, tokens):
+        if expect_operand:
+            if token == "(":
+                pending.append(token)
+                continue
+            number = _number(token)
+            if number is None:
+                return None
+            values.append(Fraction(number))
+            expect_operand = False
+        elif token in _PRECEDENCE:
+            while pending and pending[-1] != "(" and _PRECEDENCE[pending[-1]] >= _PRECEDENCE[token]:
+                if not _apply(values, pending.pop()):
+                    return None
+            pending.append(token)
+            expect_operand = True
+        elif token == ")":
+            while pending and pending[-1] != "(":
+                if not _apply(values, pending.pop()):
+                    return None
+            if not pending:
+                return None
+            pending.pop()
+        else:
+            return None
+    if expect_operand:
         return None
-    if parser.pos != len(parser.tokens):
-        return None
-    return value
+    while pending:
+        op = pending.pop()
+        if op == "(" or not _apply(values, op):
+            return None
+    return values[0]
 
 
 def numbers_in(tokens: Sequence[str | int]) -> list[int]:
     """The numbers a formula uses, in order (to check that every card is used exactly once)."""
-    return [int(t) for t in map(str, tokens) if t.isascii() and t.isdigit()]
+    return [n for n in map(_number, map(str, tokens)) if n is not None]

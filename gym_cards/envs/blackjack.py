@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from gym_cards.cards import Card, draw_card
 from gym_cards.envs.base import ImageGameEnv, check_flag
-from gym_cards.rendering.canvas import WHITE, card_grid, paste, text_tile
+from gym_cards.rendering.canvas import WHITE, card_grid, paste, solid_frame, text_tile
 from gym_cards.rendering.card_faces import TABLE_GREEN, card_back, card_face
 
 
@@ -156,8 +156,7 @@ class BlackjackEnv(ImageGameEnv):
     # ------------------------------------------------------------- rendering
     def _frame(self) -> np.ndarray:
         height, width = self.image_size
-        frame = np.empty((height, width, 3), np.uint8)
-        frame[:] = TABLE_GREEN
+        frame = solid_frame(height, width, TABLE_GREEN).copy()
         margin = round(0.03 * width)
         label_size = max(8, round(0.06 * min(height, width)))
         for label, top in (("Dealer", 0.02), ("Player", 0.5)):

@@ -11,7 +11,7 @@ from gymnasium import spaces
 from gym_cards.cards import Card
 from gym_cards.envs.base import ImageGameEnv
 from gym_cards.formula import evaluate, numbers_in
-from gym_cards.rendering.canvas import WHITE, card_grid, flow_positions, paste, text_tile
+from gym_cards.rendering.canvas import WHITE, card_grid, flow_positions, paste, solid_frame, text_tile
 from gym_cards.rendering.card_faces import TABLE_GREEN, card_face
 
 # Appended to the formula in place of a number that is not on the table (or already used up),
@@ -107,8 +107,7 @@ class FormulaCardGameEnv(ImageGameEnv):
     def _draw_table(self) -> np.ndarray:
         """The cards and the labels, which stay the same for the whole episode."""
         height, width = self.image_size
-        frame = np.empty((height, width, 3), np.uint8)
-        frame[:] = TABLE_GREEN
+        frame = solid_frame(height, width, TABLE_GREEN).copy()
         margin = round(0.04 * width)
         grid = card_grid(len(self.cards), margin, round(0.05 * height), width - 2 * margin, round(0.5 * height), round(0.4 * width), True)
         for card, (x, y) in zip(self.cards, grid.positions):

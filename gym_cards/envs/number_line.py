@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from gym_cards.envs.base import ImageGameEnv
-from gym_cards.rendering.canvas import BLACK, WHITE, paste, shape_tile, text_tile
+from gym_cards.rendering.canvas import BLACK, WHITE, paste, shape_tile, solid_frame, text_tile
 
 ACTION_WORDS = ("-", "+")
 TARGET_RED = (205, 30, 40)
@@ -71,6 +71,7 @@ class NumberLineEnv(ImageGameEnv):
         self.position = 0
         self.steps = 0
         self._background = self._draw_background()
+        self._target_layer_for: int | None = None
 
     # ----------------------------------------------------------------- rules
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -97,49 +98,59 @@ class NumberLineEnv(ImageGameEnv):
         return {"Target": self.target, "Current": self.position}
 
     # ------------------------------------------------------------- rendering
-    def _geometry(self) -> tuple[int, int, int, int]:
-        """Line ends, the line's y, and the text size, all scaled to the image."""
+    def _layout(self) -> None:
+        """Pixel positions scaled to the image size, computed once."""
         height, width = self.image_size
-        return round(0.1 * width), round(0.9 * width), round(0.7 * height), max(8, round(0.12 * min(height, width)))
+        side = min(height, width)
+        self._left, self._right = round(0.1 * width), round(0.9 * width)
+        self._line_y = round(0.7 * height)
+        self._tick = max(2, height // 40)
+        self._text_size = max(8, round(0.12 * side))
+        self._text_left = round(0.08 * width)
+        self._target_text_y = round(0.08 * height)
+        self._current_text_y = self._target_text_y + round(1.3 * text_tile("T", self._text_size, bold=True).shape[0])
+        self._marker = max(6, round(0.06 * side))
 
     def _x(self, number: int) -> int:
-        left, right, _, _ = self._geometry()
-        return left + round((right - left) * number / self.max_position)
+        return self._left + round((self._right - self._left) * number / self.max_position)
 
     def _draw_background(self) -> np.ndarray:
+        """The line, its ticks and labels: the same for every episode."""
+        self._layout()
         height, width = self.image_size
-        frame = np.full((height, width, 3), 255, np.uint8)
-        left, right, line_y, _ = self._geometry()
+        frame = solid_frame(height, width, WHITE).copy()
         thickness = max(1, height // 100)
-        frame[line_y - thickness // 2 : line_y - thickness // 2 + thickness, left : right + 1] = BLACK
+        top = self._line_y - thickness // 2
+        frame[top : top + thickness, self._left : self._right + 1] = BLACK
         label_size = max(8, round(0.06 * min(height, width)))
         widest = text_tile(str(self.max_position), label_size).shape[1]
-        spacing = (right - left) / self.max_position
+        spacing = (self._right - self._left) / self.max_position
         label_every = max(1, int(np.ceil((widest * 1.5) / spacing)))
-        tick = max(2, height // 40)
         for number in range(self.max_position + 1):
             x = self._x(number)
-            frame[line_y - tick : line_y + tick + 1, max(0, x - thickness // 2) : x - thickness // 2 + thickness] = BLACK
+            frame[self._line_y - self._tick : self._line_y + self._tick + 1, max(0, x - thickness // 2) : x - thickness // 2 + thickness] = BLACK
             if number % label_every == 0 or number == self.max_position:
                 label = text_tile(str(number), label_size)
-                paste(frame, label, x - label.shape[1] // 2, line_y + 2 * tick)
+                paste(frame, label, x - label.shape[1] // 2, self._line_y + 2 * self._tick)
+        frame.flags.writeable = False
+        return frame
+
+    def _draw_target_layer(self) -> np.ndarray:
+        """Background plus the target's text and marker: fixed for an episode, so drawn at reset."""
+        frame = self._background.copy()
+        paste(frame, text_tile(f"Target: {self.target}", self._text_size, TARGET_RED, WHITE, bold=True), self._text_left, self._target_text_y)
+        triangle, mask = shape_tile("triangle_down", self._marker, TARGET_RED)
+        paste(frame, triangle, self._x(self.target) - self._marker // 2, self._line_y - self._marker - self._tick - 2, mask)
         frame.flags.writeable = False
         return frame
 
     def _frame(self) -> np.ndarray:
-        height, width = self.image_size
-        frame = self._background.copy()
-        _, _, line_y, text_size = self._geometry()
-        margin = round(0.08 * width)
-        target_text = text_tile(f"Target: {self.target}", text_size, TARGET_RED, WHITE, bold=True)
-        current_text = text_tile(f"Current: {self.position}", text_size, CURRENT_BLUE, WHITE, bold=True)
-        paste(frame, target_text, margin, round(0.08 * height))
-        paste(frame, current_text, margin, round(0.08 * height) + round(1.3 * target_text.shape[0]))
-        marker = max(6, round(0.06 * min(height, width)))
-        triangle, triangle_mask = shape_tile("triangle_down", marker, TARGET_RED)
-        paste(frame, triangle, self._x(self.target) - marker // 2, line_y - marker - max(2, height // 40) - 2, triangle_mask)
-        dot, dot_mask = shape_tile("circle", marker, CURRENT_BLUE)
-        paste(frame, dot, self._x(self.position) - marker // 2, line_y - marker // 2, dot_mask)
+        if self._target_layer_for != self.target:
+            self._target_layer, self._target_layer_for = self._draw_target_layer(), self.target
+        frame = self._target_layer.copy()
+        paste(frame, text_tile(f"Current: {self.position}", self._text_size, CURRENT_BLUE, WHITE, bold=True), self._text_left, self._current_text_y)
+        dot, mask = shape_tile("circle", self._marker, CURRENT_BLUE)
+        paste(frame, dot, self._x(self.position) - self._marker // 2, self._line_y - self._marker // 2, mask)
         return frame
 
     def _ansi(self) -> str:
