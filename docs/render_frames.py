@@ -42,7 +42,7 @@ def main() -> None:
             if terminated or truncated:
                 break
         Image.fromarray(env.render()).save(OUT / name)
-        print(f"wrote {OUT / name}: {env.unwrapped._ansi()!r}")
+        print(f"wrote {OUT / name}: {env.unwrapped.describe()!r}")
 
 
 if __name__ == "__main__":

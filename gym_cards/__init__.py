@@ -2,15 +2,28 @@
 
 Importing the package registers ``gym_cards/NumberLine-v0``, ``gym_cards/EZPoints-v0``,
 ``gym_cards/Points24-v0`` and ``gym_cards/Blackjack-v0`` with Gymnasium. It needs only
-gymnasium, numpy and pillow (pygame for the human window).
+gymnasium, numpy and pillow (pygame for the human window). ``make_text_env`` and
+``make_image_text_env`` give the variants that language models and people play.
 """
 
 from gymnasium.envs.registration import register, registry
 
 from gym_cards.envs import BlackjackEnv, EZPointsEnv, NumberLineEnv, Points24Env
+from gym_cards.wrappers import ImageTextObservation, TextAction, TextObservation, make_image_text_env, make_text_env
 
 __version__ = "0.1.0"
-__all__ = ["BlackjackEnv", "ENV_IDS", "EZPointsEnv", "NumberLineEnv", "Points24Env"]
+__all__ = [
+    "BlackjackEnv",
+    "ENV_IDS",
+    "EZPointsEnv",
+    "ImageTextObservation",
+    "NumberLineEnv",
+    "Points24Env",
+    "TextAction",
+    "TextObservation",
+    "make_image_text_env",
+    "make_text_env",
+]
 
 MAX_EPISODE_STEPS = 300
 _ENTRY_POINTS = {

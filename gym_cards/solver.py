@@ -39,7 +39,7 @@ def _combine(a: Fraction, b: Fraction, op: str) -> Fraction | None:
     return a / b if b != 0 else None
 
 
-def _search(items: list[tuple[Fraction, object]], target: Fraction, operators: Sequence[str]):
+def _search(items: list[tuple[Fraction, object]], target: Fraction, operators: Sequence[str], all_orders: bool):
     if len(items) == 1:
         if items[0][0] == target:
             yield items[0][1]
@@ -51,11 +51,11 @@ def _search(items: list[tuple[Fraction, object]], target: Fraction, operators: S
             rest = [item for k, item in enumerate(items) if k not in (i, j)]
             (a, expr_a), (b, expr_b) = items[i], items[j]
             for op in operators:
-                if op in "+*" and i > j:  # commutative: one order is enough
+                if op in "+*" and i > j and not all_orders:  # commutative: one order is enough
                     continue
                 value = _combine(a, b, op)
                 if value is not None:
-                    yield from _search([*rest, (value, (op, expr_a, expr_b))], target, operators)
+                    yield from _search([*rest, (value, (op, expr_a, expr_b))], target, operators, all_orders)
 
 
 def solutions(
@@ -63,6 +63,7 @@ def solutions(
     target: int = 24,
     operators: Sequence[str] = OPERATORS,
     parentheses: bool = True,
+    all_orders: bool = False,
 ) -> Iterator[list[str]]:
     """Every distinct formula (as tokens) that uses each number once and equals ``target``.
 
@@ -71,13 +72,15 @@ def solutions(
     :param operators: the binary operators allowed (a subset of ``+ - * /``).
     :param parentheses: whether formulas may use parentheses; without them, solutions that
         need parentheses are left out.
+    :param all_orders: also write ``b + a`` beside ``a + b`` (and so on), so that any order a
+        player starts in can be completed; by default one order per commutative step.
     """
     unknown = set(operators) - set(OPERATORS)
     if unknown:
         raise ValueError(f"unknown operators {sorted(unknown)}; allowed: {OPERATORS}")
     seen: set[tuple[str, ...]] = set()
     items = [(Fraction(n), int(n)) for n in numbers]
-    for expr in _search(items, Fraction(target), tuple(operators)):
+    for expr in _search(items, Fraction(target), tuple(operators), all_orders):
         tokens = _tokens(expr)
         key = tuple(tokens)
         if key in seen or (not parentheses and "(" in key):

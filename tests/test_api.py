@@ -116,6 +116,7 @@ def test_bad_action_raises_under_python_dash_o():
     assert out.splitlines() == ["ValueError action 17 is not in the action space Discrete(17)", "[]"]
 
 
+@pytest.mark.filterwarnings("ignore:.*render_mode='video'")  # gym.make warns before our error
 @pytest.mark.parametrize("env_id", gym_cards.ENV_IDS)
 def test_bad_constructor_options_name_allowed_values(env_id):
     with pytest.raises(ValueError, match=r"render_mode must be None or one of \['rgb_array', 'human', 'ansi'\]"):

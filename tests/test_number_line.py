@@ -88,6 +88,6 @@ def test_large_line_renders_inside_canvas():
     assert obs.shape == (64, 96, 3) and obs.dtype == np.uint8
 
 
-def test_ansi_marks_current_and_target():
+def test_ansi_render_describes_what_the_image_shows():
     env = at(NumberLineEnv(max_position=3, render_mode="ansi"), position=1, target=3)
-    assert env.render() == "Target: 3  Current: 1\n0  1* 2  3T"
+    assert env.render() == "Number line from 0 to 3. Target: 3. Current: 1."

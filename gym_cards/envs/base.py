@@ -36,7 +36,7 @@ def check_flag(name: str, value: Any) -> bool:
 
 
 class ImageGameEnv(gym.Env):
-    """Base class: subclasses draw frames with ``_frame()`` and describe state with ``_ansi()``.
+    """Base class: subclasses draw frames with ``_frame()`` and put them into words with ``describe()``.
 
     ``render_mode="rgb_array"`` returns the frame, ``"ansi"`` a text description, and ``"human"``
     shows the frame in a pygame window after every reset and step.
@@ -58,8 +58,8 @@ class ImageGameEnv(gym.Env):
         """A new uint8 ``(H, W, 3)`` image of the current state."""
         raise NotImplementedError
 
-    def _ansi(self) -> str:
-        """A short text picture of the current state."""
+    def describe(self) -> str:
+        """Exactly what the image shows, in words: the ``ansi`` render and the text observation."""
         raise NotImplementedError
 
     def _check_action(self, action: Any) -> int:
@@ -80,7 +80,7 @@ class ImageGameEnv(gym.Env):
             )
             return None
         if self.render_mode == "ansi":
-            return self._ansi()
+            return self.describe()
         frame = self._frame()
         if self.render_mode == "human":
             if self._window is None:

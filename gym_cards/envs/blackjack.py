@@ -14,6 +14,9 @@ from gym_cards.rendering.canvas import WHITE, card_grid, paste, solid_frame, tex
 from gym_cards.rendering.card_faces import TABLE_GREEN, card_back, card_face
 
 
+ACTION_WORDS = ("stand", "hit")
+
+
 def usable_ace(values: Sequence[int]) -> bool:
     """Whether the hand holds an ace that can count 11 without busting."""
     return 1 in values and sum(values) + 10 <= 21
@@ -61,7 +64,7 @@ class BlackjackEnv(ImageGameEnv):
     2..10 as printed, J/Q/K = 10.
 
     ## Action Space
-    ``Discrete(2)``: 0 = stick (stand), 1 = hit.
+    ``Discrete(2)``: 0 = stick (action word ``"stand"``), 1 = hit (``"hit"``).
 
     ## Observation Space
     ``is_pixel=True`` (default): ``Box(0, 255, (H, W, 3), uint8)`` showing the dealer's up card
@@ -109,6 +112,7 @@ class BlackjackEnv(ImageGameEnv):
         self.sab = check_flag("sab", sab)
         self.is_pixel = check_flag("is_pixel", is_pixel)
         self.action_space = spaces.Discrete(2)
+        self.action_words = ACTION_WORDS
         if not self.is_pixel:
             self.observation_space = spaces.Tuple((spaces.Discrete(32), spaces.Discrete(11), spaces.Discrete(2)))
         self.dealer: list[Card] = []
@@ -174,8 +178,12 @@ class BlackjackEnv(ImageGameEnv):
                 paste(frame, tile, x, y)
         return frame
 
-    def _ansi(self) -> str:
-        dealer = " ".join(str(card) for card in self.dealer) if self.done else f"{self.dealer[0]} ??"
+    def describe(self) -> str:
         player = self._values(self.player)
-        ace = ", usable ace" if usable_ace(player) else ""
-        return f"Dealer: {dealer}\nPlayer: {' '.join(map(str, self.player))} (total {sum_hand(player)}{ace})"
+        soft = ", an ace counts 11" if usable_ace(player) else ""
+        player_text = f"Player: {', '.join(card.name for card in self.player)} (total {sum_hand(player)}{soft})."
+        if not self.done:
+            up = self.dealer[0]
+            return f"Dealer: {up.name} ({up.value()}) and one face-down card. {player_text}"
+        dealer = self._values(self.dealer)
+        return f"Dealer: {', '.join(card.name for card in self.dealer)} (total {sum_hand(dealer)}). {player_text}"

@@ -140,6 +140,7 @@ class FormulaCardGameEnv(ImageGameEnv):
             paste(frame, tile, margin + x, top + y)
         return frame
 
-    def _ansi(self) -> str:
-        cards = "  ".join(f"{card} ({number})" for card, number in zip(self.cards, self.numbers))
-        return f"Cards: {cards}\nTarget: {self.target}\nFormula: {' '.join(self.formula)}"
+    def describe(self) -> str:
+        cards = ", ".join(f"{card.name} (counts as {number})" for card, number in zip(self.cards, self.numbers))
+        formula = " ".join(self.formula) if self.formula else "(empty)"
+        return f"Cards: {cards}. Target: {self.target}. Formula: {formula}"

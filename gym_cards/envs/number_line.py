@@ -67,6 +67,7 @@ class NumberLineEnv(ImageGameEnv):
             raise ValueError(f"max_position must be an int >= 1, got {max_position!r}")
         self.max_position = int(max_position)
         self.action_space = spaces.Discrete(2)
+        self.action_words = ACTION_WORDS
         self.target = 0
         self.position = 0
         self.steps = 0
@@ -153,9 +154,5 @@ class NumberLineEnv(ImageGameEnv):
         paste(frame, dot, self._x(self.position) - self._marker // 2, self._line_y - self._marker // 2, mask)
         return frame
 
-    def _ansi(self) -> str:
-        cells = []
-        for number in range(self.max_position + 1):
-            mark = "*" if number == self.position else ("T" if number == self.target else " ")
-            cells.append(f"{number}{mark}")
-        return f"Target: {self.target}  Current: {self.position}\n" + " ".join(cells)
+    def describe(self) -> str:
+        return f"Number line from 0 to {self.max_position}. Target: {self.target}. Current: {self.position}."
