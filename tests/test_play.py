@@ -1,7 +1,11 @@
 """The play CLI, driven through stdin by another program like a person would type."""
 
+import os
+import pty
+import select
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -62,3 +66,56 @@ def test_console_script_is_installed():
 @pytest.mark.parametrize("name", ["Points24", "points24-v0", "gym_cards/Points24-v0"])
 def test_game_names(name):
     assert resolve_env_id(name) == "gym_cards/Points24-v0"
+
+
+def test_window_option_opens_the_pygame_window_headless():
+    pytest.importorskip("pygame")
+    result = subprocess.run(
+        [sys.executable, "-m", "gym_cards", "play", "NumberLine", "--seed", "0", "--window"],
+        input="+\n+\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Episode 1 over (game over): return +1, success" in result.stdout
+
+
+def test_real_terminal_session_through_a_pty():
+    """A person at a terminal: stdin and stdout are a tty, input is echoed, prompts interleave."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gym_cards", "play", "NumberLine", "--seed", "0"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        close_fds=True,
+    )
+    os.close(terminal)
+    screen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal screen
+        deadline = time.monotonic() + 30
+        while marker not in screen and time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    screen += os.read(controller, 4096)
+                except OSError:  # the program has exited and closed the terminal
+                    break
+
+    try:
+        read_until(b"> ")
+        os.write(controller, b"+\n")
+        read_until(b"return +0\r\n")
+        os.write(controller, b"q\n")
+        read_until(b"Bye.")
+    finally:
+        process.wait(timeout=30)
+        os.close(controller)
+    text = screen.decode()
+    assert "Number line from 0 to 5. Target: 5. Current: 3." in text
+    assert "You played +: reward +0, return +0" in text and "Bye." in text
+    assert process.returncode == 0
