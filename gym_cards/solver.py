@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
-from gym_cards.formula import OPERATORS
+from gym_cards.formula import OPERATORS, evaluate
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
@@ -85,6 +85,8 @@ def solutions(
         key = tuple(tokens)
         if key in seen or (not parentheses and "(" in key):
             continue
+        if evaluate(tokens) != target:  # the env's own evaluator has the last word
+            raise AssertionError(f"solver and evaluator disagree on {' '.join(tokens)}")
         seen.add(key)
         yield tokens
 
