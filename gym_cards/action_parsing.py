@@ -43,6 +43,21 @@ def _value_after(text: str, start: int) -> str:
     return text[start : bare_end.start() if bare_end else len(text)]
 
 
+def find_action_key(text: str) -> re.Match | None:
+    """The last ``"action"`` key in ``text`` (quoted keys first; bare ``action:`` as a fallback).
+
+    The match spans the key and its colon; ``match.start()`` is where the action part of an
+    answer begins, which is also how the trainer splits thought tokens from action tokens.
+    """
+    for pattern in (_QUOTED_KEY, _BARE_KEY):
+        last = None
+        for last in pattern.finditer(text):
+            pass
+        if last is not None:
+            return last
+    return None
+
+
 def parse_action(answer: str | bytes, action_words: Sequence[str], bare_word: bool = False) -> ParsedAction:
     """Find the last ``"action"`` field in ``answer`` and match its value to an action word.
 
@@ -60,12 +75,12 @@ def parse_action(answer: str | bytes, action_words: Sequence[str], bare_word: bo
     if bare_word and answer.strip(_TRIM).lower() in words:
         value = answer.strip(_TRIM)
         return ParsedAction(words.index(value.lower()), value, None)
-    keys = list(_QUOTED_KEY.finditer(answer)) or list(_BARE_KEY.finditer(answer))
-    if not keys:
+    key = find_action_key(answer)
+    if key is None:
         if bare_word:
             return ParsedAction(None, None, f"{_shorten(answer.strip())!r} is not one of {list(action_words)}")
         return ParsedAction(None, None, 'no "action" field in the answer')
-    value = _value_after(answer, keys[-1].end()).strip(_TRIM)
+    value = _value_after(answer, key.end()).strip(_TRIM)
     if value.lower() in words:
         return ParsedAction(words.index(value.lower()), value, None)
     return ParsedAction(None, value, f"action {_shorten(value)!r} is not one of {list(action_words)}")

@@ -1,0 +1,148 @@
+"""``vlm-ppo``: train, evaluate, plot, and build tiny offline models.
+
+    vlm-ppo train --env-id gym_cards/NumberLine-v0 [--model PATH] [--config x.yaml] [--num-envs N] [--output-dir DIR] ...
+    vlm-ppo train --resume RUN_DIR
+    vlm-ppo eval (--model PATH | --checkpoint DIR) --env gym_cards/NumberLine-v0 --episodes 200 --seed 0
+    vlm-ppo plot RUN_DIR
+    vlm-ppo init-tiny OUT_DIR [--architecture llava]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local directories; never reach for a hub
+
+
+def _train(args: argparse.Namespace) -> int:
+    from vlm_ppo.config import build_config
+    from vlm_ppo.trainer import Trainer
+
+    config = build_config(args, config_file=args.config)
+    run_dir = Trainer(config, resume=args.resume).train()
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from vlm_ppo.checkpoint import find_checkpoint, read_meta
+    from vlm_ppo.config import TrainConfig
+    from vlm_ppo.evaluation import evaluate_policy
+    from vlm_ppo.model_loading import build_policy, resolve_device
+
+    checkpoint = None
+    if args.checkpoint is not None:
+        checkpoint = find_checkpoint(args.checkpoint)
+        config = TrainConfig(**read_meta(checkpoint)["config"])
+        if args.model is not None:
+            config.model = args.model
+    else:
+        config = TrainConfig(model=args.model, env_id=args.env or TrainConfig.env_id, lora_r=8, lora_alpha=16)
+    for key in ("temperature", "max_new_tokens", "device"):
+        if getattr(args, key) is not None:
+            setattr(config, key, getattr(args, key))
+    if args.text_only is not None:
+        config.text_only = args.text_only
+    if args.chain_of_thought is not None:
+        config.chain_of_thought = args.chain_of_thought
+    env_id = args.env or config.env_id
+    policy = build_policy(config, resolve_device(config.device), checkpoint, trainable=False)
+    result = evaluate_policy(
+        policy,
+        env_id,
+        args.episodes,
+        seed=args.seed,
+        batch=args.num_envs,
+        chain_of_thought=config.chain_of_thought,
+        text_only=config.text_only,
+        env_kwargs=config.env_kwargs if env_id == config.env_id else {},
+        model_name=str(checkpoint or config.model),
+    )
+    out = Path(args.output) if args.output else (checkpoint.parent.parent if checkpoint else Path(".")) / f"eval_{env_id.split('/')[-1]}_seed{args.seed}.json"
+    result.to_json(out)
+    summary = {k: getattr(result, k) for k in ("env_id", "episodes", "success_rate", "mean_return", "parse_failure_rate")}
+    print(json.dumps(summary))
+    print(f"wrote {out}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from vlm_ppo.plotting import plot_run
+
+    print(f"wrote {plot_run(args.run_dir, args.out)}")
+    return 0
+
+
+def _init_tiny(args: argparse.Namespace) -> int:
+    from vlm_ppo.tiny import build_tiny_model
+
+    path = build_tiny_model(args.output_dir, architecture=args.architecture, image_size=args.image_size, seed=args.seed)
+    print(f"built a tiny random-weight {args.architecture} smoke-test model at {path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from vlm_ppo.config import add_config_flags
+    from vlm_ppo.tiny import ARCHITECTURES
+
+    main = argparse.ArgumentParser(prog="vlm-ppo", description="PPO fine-tuning of vision-language models on decision-making tasks.")
+    commands = main.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a policy with PPO")
+    train.add_argument("--config", help="YAML file of config values (flags override it)")
+    train.add_argument("--resume", help="a run directory or checkpoint to continue exactly")
+    add_config_flags(train)
+    train.add_argument("--env", dest="env_id", help=argparse.SUPPRESS)
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint on held-out seeds")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="a Hugging Face model directory")
+    source.add_argument("--checkpoint", help="a vlm-ppo checkpoint (or run directory: its newest checkpoint)")
+    evaluate.add_argument("--env", help="env id (default: the checkpoint's)")
+    evaluate.add_argument("--episodes", type=int, default=200)
+    evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes use held-out seeds from it)")
+    evaluate.add_argument("--num-envs", type=int, default=8, help="episodes played in parallel")
+    evaluate.add_argument("--temperature", type=float, default=None)
+    evaluate.add_argument("--max-new-tokens", type=int, default=None)
+    evaluate.add_argument("--text-only", action=argparse.BooleanOptionalAction, default=None)
+    evaluate.add_argument("--chain-of-thought", action=argparse.BooleanOptionalAction, default=None)
+    evaluate.add_argument("--device", default=None)
+    evaluate.add_argument("--output", help="JSON file to write (default: in the run directory)")
+    evaluate.set_defaults(run=_eval)
+
+    plot = commands.add_parser("plot", help="write learning-curve PNGs for a run")
+    plot.add_argument("run_dir")
+    plot.add_argument("--out", help="PNG path (default RUN_DIR/learning_curves.png)")
+    plot.set_defaults(run=_plot)
+
+    tiny = commands.add_parser("init-tiny", help="build a tiny random-weight model offline (smoke tests)")
+    tiny.add_argument("output_dir")
+    tiny.add_argument("--architecture", choices=ARCHITECTURES, default="llava")
+    tiny.add_argument("--image-size", type=int, default=56)
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(run=_init_tiny)
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vlm_ppo.checkpoint import CheckpointError
+
+    args = parser().parse_args(argv)
+    if getattr(args, "episodes", 1) < 1:
+        print("vlm-ppo: --episodes must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except (FileNotFoundError, ValueError, CheckpointError) as error:
+        print(f"vlm-ppo: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

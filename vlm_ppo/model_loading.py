@@ -1,0 +1,155 @@
+"""Loading any Hugging Face (V)LM for training: Auto classes, dtype and device, 4-bit, LoRA.
+
+Which layers train is decided by module *names*, so one rule serves every architecture: linear
+layers of the language model get LoRA; the multimodal projector trains fully when
+``train_vision`` is ``projector`` or ``all``; the vision tower gets LoRA only with ``all``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# Name fragments that place a module in the vision tower or the projector, across architectures
+# (LLaVA/LLaVA-NeXT: vision_tower, multi_modal_projector; Idefics3: vision_model, connector;
+# Qwen2-VL: visual, visual.merger).
+_PROJECTOR = ("multi_modal_projector", "connector", "mm_projector", "merger")
+_VISION = ("vision_tower", "vision_model", "visual", "vision_encoder", "image_encoder")
+_NEVER = ("lm_head",)
+
+
+def module_part(name: str) -> str:
+    """``"projector"``, ``"vision"``, ``"output"`` or ``"language"`` for a module's dotted name."""
+    parts = name.split(".")
+    if any(p in _NEVER for p in parts):
+        return "output"
+    if any(p in _PROJECTOR for p in parts):
+        return "projector"
+    if any(p in _VISION for p in parts):
+        return "vision"
+    return "language"
+
+
+def is_vision_language_model(path: str | Path) -> bool:
+    """Whether the model directory holds a VLM (its config has a vision part)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    return any(hasattr(config, key) for key in ("vision_config", "vision_tower", "visual"))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA GPU is visible; use --device cpu or auto")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is bfloat16 on a GPU and float32 on the CPU."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, dtype)
+
+
+def load_base_model(path: str | Path, device: torch.device, dtype: torch.dtype, q4: bool = False):
+    """The model and its processor (VLM) or tokenizer (text LM), padding on the left.
+
+    :param q4: 4-bit weights through bitsandbytes (CUDA only).
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no Hugging Face model at {path} (config.json missing)")
+    extra = {}
+    if q4:
+        if device.type != "cuda":
+            raise ValueError("--q4 needs a CUDA GPU; none is in use")
+        try:
+            import bitsandbytes  # noqa: F401
+            from transformers import BitsAndBytesConfig
+        except ImportError as error:
+            raise ImportError("--q4 needs bitsandbytes: pip install bitsandbytes") from error
+        extra["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_type="nf4")
+        extra["device_map"] = {"": device.index or 0}
+    if is_vision_language_model(path):
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
+        processor = AutoProcessor.from_pretrained(path)
+        processor.tokenizer.padding_side = "left"
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **extra)
+        processor = AutoTokenizer.from_pretrained(path)
+        processor.padding_side = "left"
+    if not q4:
+        model.to(device)
+    return model, processor
+
+
+def lora_targets(model: nn.Module, train_vision: str) -> tuple[list[str], list[str]]:
+    """Names of linear layers to give LoRA, and of modules to train fully (the projector)."""
+    targets, projector = [], set()
+    for name, module in model.named_modules():
+        part = module_part(name)
+        if part == "projector":
+            top = name.split(".")
+            projector.add(".".join(top[: next(i for i, p in enumerate(top) if p in _PROJECTOR) + 1]))
+        if not isinstance(module, nn.Linear) and type(module).__name__ not in ("Linear4bit", "Linear8bitLt"):
+            continue
+        if part == "language" or (part == "vision" and train_vision == "all"):
+            targets.append(name)
+    if not targets:
+        raise ValueError("found no linear layers in the language model to put LoRA on")
+    return targets, sorted(projector) if train_vision in ("projector", "all") else []
+
+
+def add_lora(model: nn.Module, r: int, alpha: int, dropout: float, train_vision: str) -> nn.Module:
+    """Wrap ``model`` with fresh LoRA adapters; everything else is frozen except the projector
+    when ``train_vision`` asks for it."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if getattr(model, "is_loaded_in_4bit", False):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    targets, full = lora_targets(model, train_vision)
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, modules_to_save=full or None)
+    return get_peft_model(model, config)
+
+
+def trainable_summary(module: nn.Module) -> str:
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in module.parameters())
+    return f"{trainable:,} trainable of {total:,} parameters ({trainable / max(total, 1):.2%})"
+
+
+
+
+def build_policy(config, device: torch.device, checkpoint: Path | None = None, trainable: bool = True):
+    """The policy for ``config.model``: fresh LoRA adapters and value head, or those of ``checkpoint``.
+
+    :param config: a :class:`~vlm_ppo.config.TrainConfig` (model path, LoRA, generation settings).
+    :param checkpoint: a checkpoint directory whose adapter and value head to load.
+    :param trainable: load the adapter for training (else frozen, for evaluation).
+    """
+    from vlm_ppo.checkpoint import CheckpointError, load_value_head_weights
+    from vlm_ppo.policy import VLMPolicy
+    from vlm_ppo.value_head import ValueHead
+
+    model, processor = load_base_model(config.model, device, resolve_dtype(config.dtype, device), config.q4)
+    if checkpoint is not None:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, checkpoint / "adapter", is_trainable=trainable)
+        except Exception as error:  # peft raises several types for an adapter that does not fit
+            raise CheckpointError(f"the adapter in {checkpoint} does not fit {config.model}: {error}") from error
+    elif trainable:
+        model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout, config.train_vision)
+    value_head = ValueHead(model.get_input_embeddings().embedding_dim, config.value_hidden_sizes).to(device)
+    if checkpoint is not None:
+        load_value_head_weights(checkpoint, value_head)
+    if not trainable:
+        model.eval()
+    return VLMPolicy(model, processor, value_head, config.temperature, config.max_new_tokens, config.thought_coef, config.text_only)

@@ -1,0 +1,44 @@
+"""Learning curves from a run's metrics.csv, as one PNG."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+PANELS = (
+    ("charts/episodic_return", "episodic return"),
+    ("charts/success_rate", "success rate"),
+    ("charts/parse_failure_rate", "parse failure rate"),
+    ("losses/policy_loss", "policy loss"),
+    ("losses/value_loss", "value loss"),
+    ("losses/approx_kl", "approx. KL"),
+)
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``learning_curves.png`` (or ``out``) for the run in ``run_dir``; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    metrics_file = run_dir / "metrics.csv"
+    if not metrics_file.is_file():
+        raise FileNotFoundError(f"no metrics.csv in {run_dir}: is it a vlm-ppo run directory?")
+    with open(metrics_file, newline="") as file:
+        rows = list(csv.DictReader(file))
+    if not rows:
+        raise ValueError(f"{metrics_file} has no updates yet")
+    steps = [float(row["env_steps"]) for row in rows]
+    figure, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
+    for axis, (key, title) in zip(axes.flat, PANELS):
+        axis.plot(steps, [float(row[key]) for row in rows], marker="o", markersize=3)
+        axis.set_title(title)
+        axis.set_xlabel("env steps")
+        axis.grid(alpha=0.3)
+    figure.suptitle(run_dir.name)
+    path = Path(out) if out is not None else run_dir / "learning_curves.png"
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

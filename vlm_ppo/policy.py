@@ -1,0 +1,249 @@
+"""The actor-critic: a Hugging Face (V)LM that writes an answer, with log-probs and values.
+
+``act`` samples answers with one ``generate`` call and takes everything PPO needs from it: the
+answer tokens, their old log-probabilities from the *raw* logits (``output_logits``) divided by
+the temperature, and the value from the prefill's last hidden state at the last prompt token.
+There is no second forward pass. ``evaluate`` recomputes the same quantities with gradients in
+one forward pass over prompt + answer; on the same tokens it agrees with ``act`` to float
+precision, which the tests check.
+
+Sampling uses ``top_k=0, top_p=1`` so that the sampled distribution is exactly
+``softmax(logits / T)`` over the vocabulary minus the suppressed image-placeholder tokens, and
+both ``act`` and ``evaluate`` take log-probs under that same masked distribution.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from vlm_ppo.action_split import action_token_mask
+from vlm_ppo.ppo import sequence_log_prob, token_log_probs
+from vlm_ppo.value_head import ValueHead
+
+# Processor attributes that name image/video placeholder tokens, across architectures.
+_PLACEHOLDER_ATTRIBUTES = ("image_token", "fake_image_token", "global_image_token", "video_token", "boi_token", "eoi_token")
+_PLACEHOLDER_CONFIG_IDS = ("image_token_id", "image_token_index", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+# Idefics3 writes a grid of <row_i_col_j> tokens around image patches.
+_GRID_TOKEN = re.compile(r"<row_\d+_col_\d+>")
+
+
+@dataclass
+class Rollout:
+    """What ``act`` returns for a batch of prompts (numpy, on the CPU).
+
+    :param answers: decoded answers (what the env parses).
+    :param tokens: ``(B, max_new_tokens)`` answer token ids, padded.
+    :param token_mask: true for real answer tokens (up to and including EOS).
+    :param action_mask: true for the tokens from the ``"action"`` key on.
+    :param log_probs: ``(B,)`` λ-weighted log-probability of each answer.
+    :param values: ``(B,)`` value estimates.
+    """
+
+    answers: list[str]
+    tokens: np.ndarray
+    token_mask: np.ndarray
+    action_mask: np.ndarray
+    log_probs: np.ndarray
+    values: np.ndarray
+
+
+def placeholder_token_ids(processor, model_config) -> list[int]:
+    """Ids of the image/video placeholder tokens, which the policy must never write."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    ids = set()
+    for attribute in _PLACEHOLDER_ATTRIBUTES:
+        token = getattr(processor, attribute, None)
+        if isinstance(token, str):
+            ids.add(tokenizer.convert_tokens_to_ids(token))
+    for attribute in _PLACEHOLDER_CONFIG_IDS:
+        token_id = getattr(model_config, attribute, None)
+        if isinstance(token_id, int):
+            ids.add(token_id)
+    ids.update(i for i, token in tokenizer.added_tokens_decoder.items() if _GRID_TOKEN.fullmatch(str(token)))
+    unknown = tokenizer.unk_token_id
+    return sorted(i for i in ids if isinstance(i, int) and i >= 0 and i != unknown)
+
+
+class VLMPolicy(nn.Module):
+    """Actor (the language model, usually with LoRA adapters) and critic (a value head).
+
+    :param model: an ``AutoModelForImageTextToText`` or ``AutoModelForCausalLM`` (possibly peft-wrapped).
+    :param processor: its ``AutoProcessor`` (VLMs) or tokenizer (text models), padding on the left.
+    :param value_head: the critic.
+    :param temperature: sampling temperature; log-probs are taken at the same temperature.
+    :param max_new_tokens: the longest answer.
+    :param thought_coef: λ, the weight of the thought tokens' log-probability.
+    :param text_only: prompts carry no image.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        processor,
+        value_head: ValueHead,
+        temperature: float,
+        max_new_tokens: int,
+        thought_coef: float,
+        text_only: bool,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.value_head = value_head
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        if self.tokenizer.padding_side != "left":
+            raise ValueError("the policy batches prompts with left padding; set tokenizer.padding_side = 'left'")
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens
+        self.thought_coef = thought_coef
+        self.text_only = text_only
+        self.suppressed_ids = placeholder_token_ids(processor, model.config)
+        self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        self.eos_token_ids = self._eos_token_ids()
+
+    # --------------------------------------------------------------- inputs
+    @property
+    def device(self) -> torch.device:
+        return self.value_head.mlp[0].weight.device
+
+    def _eos_token_ids(self) -> list[int]:
+        eos = getattr(self.model, "generation_config", None)
+        eos = getattr(eos, "eos_token_id", None)
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return sorted({eos} if isinstance(eos, int) else set(eos))
+
+    def encode(self, images: np.ndarray | None, prompts: list[str]):
+        """Chat-templated, left-padded model inputs for a batch of prompts (and images)."""
+        if self.text_only:
+            texts = [self.tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False) for p in prompts]
+            return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        if images is None or len(images) != len(prompts):
+            raise ValueError(f"an image agent needs one image per prompt, got {0 if images is None else len(images)} for {len(prompts)} prompts")
+        messages = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": p}]}] for p in prompts]
+        texts = [self.processor.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in messages]
+        pictures = [[Image.fromarray(np.asarray(image, dtype=np.uint8))] for image in images]
+        inputs = self.processor(images=pictures, text=texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return inputs.to(self.device)
+
+    # --------------------------------------------------------------- acting
+    def _masked_log_probs(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Per-token log-probs at the temperature, under the distribution sampling really uses."""
+        logits = logits.float()
+        if self.suppressed_ids:
+            logits = logits.index_fill(-1, torch.tensor(self.suppressed_ids, device=logits.device), float("-inf"))
+        return token_log_probs(logits, tokens, self.temperature)
+
+    def _answer_masks(self, tokens: torch.Tensor) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Token mask (through the first EOS), action mask and decoded answers of generated rows."""
+        tokens_np = tokens.cpu().numpy()
+        is_eos = np.isin(tokens_np, self.eos_token_ids)
+        token_mask = np.ones_like(tokens_np, dtype=bool)
+        action_mask = np.zeros_like(token_mask)
+        answers = []
+        for row in range(tokens_np.shape[0]):
+            ends = np.flatnonzero(is_eos[row])
+            length = int(ends[0]) + 1 if len(ends) else tokens_np.shape[1]
+            token_mask[row, length:] = False
+            action_mask[row, :length] = action_token_mask(self.tokenizer, tokens_np[row, :length])
+            answers.append(self.tokenizer.decode(tokens_np[row, :length], skip_special_tokens=True))
+        return token_mask, action_mask, answers
+
+    @torch.no_grad()
+    def act(self, images: np.ndarray | None, prompts: list[str]) -> Rollout:
+        """Sample one answer per prompt, with its λ-weighted log-prob and the state's value."""
+        inputs = self.encode(images, prompts)
+        output = self.model.generate(
+            **inputs,
+            do_sample=True,
+            temperature=self.temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=self.max_new_tokens,
+            suppress_tokens=self.suppressed_ids or None,
+            pad_token_id=self.pad_token_id,
+            eos_token_id=self.eos_token_ids,
+            return_dict_in_generate=True,
+            output_logits=True,
+            output_hidden_states=True,
+        )
+        prompt_length = inputs["input_ids"].shape[1]
+        tokens = output.sequences[:, prompt_length:]
+        token_mask, action_mask, answers = self._answer_masks(tokens)
+        per_token = self._masked_log_probs(torch.stack(output.logits, dim=1), tokens)
+        mask, act_mask = (torch.as_tensor(m, device=per_token.device) for m in (token_mask, action_mask))
+        log_probs = sequence_log_prob(per_token, mask, act_mask, self.thought_coef)
+        values = self.value_head(output.hidden_states[0][-1][:, -1, :])
+        padded = np.full((len(prompts), self.max_new_tokens), self.pad_token_id, dtype=np.int64)
+        padded[:, : tokens.shape[1]] = tokens.cpu().numpy()
+        width = (len(prompts), self.max_new_tokens)
+        return Rollout(
+            answers=answers,
+            tokens=padded,
+            token_mask=_pad_bool(token_mask, width),
+            action_mask=_pad_bool(action_mask, width),
+            log_probs=log_probs.float().cpu().numpy(),
+            values=values.float().cpu().numpy(),
+        )
+
+    # ------------------------------------------------------------- learning
+    def _forward(self, inputs, tokens: torch.Tensor | None, token_mask: torch.Tensor | None):
+        """One forward pass over prompt (+ answer); returns logits over the answer and values."""
+        input_ids, attention = inputs["input_ids"], inputs["attention_mask"]
+        prompt_length = input_ids.shape[1]
+        if tokens is not None:
+            input_ids = torch.cat([input_ids, tokens], dim=1)
+            attention = torch.cat([attention, token_mask.to(attention.dtype)], dim=1)
+        model_inputs = {**inputs, "input_ids": input_ids, "attention_mask": attention}
+        if not _uses_multimodal_rope(self.model.config):
+            # The positions generate() uses with left padding, so both passes see the same ones.
+            model_inputs["position_ids"] = (attention.long().cumsum(-1) - 1).clamp(min=0)
+        output = self.model(**model_inputs, output_hidden_states=True, use_cache=False)
+        values = self.value_head(output.hidden_states[-1][:, prompt_length - 1, :])
+        if tokens is None:
+            return None, values
+        return output.logits[:, prompt_length - 1 : prompt_length - 1 + tokens.shape[1]], values
+
+    def forward(self, samples) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token log-probs ``(B, T)`` of stored answers and values ``(B,)``, with gradients.
+
+        This is ``forward`` (called as ``policy(samples)``) so that DDP synchronises its gradients.
+
+        :param samples: anything with ``images`` (uint8, or None), ``prompts``, ``tokens`` and ``token_mask``.
+        """
+        images = None if samples.images is None else samples.images.cpu().numpy()
+        inputs = self.encode(images, list(samples.prompts))
+        length = int(samples.token_mask.sum(dim=1).max().item()) if samples.token_mask.any() else 1
+        tokens = samples.tokens[:, :length].to(self.device)
+        token_mask = samples.token_mask[:, :length].to(self.device)
+        logits, values = self._forward(inputs, tokens, token_mask)
+        per_token = self._masked_log_probs(logits, tokens)
+        full = torch.zeros(samples.tokens.shape, dtype=per_token.dtype, device=per_token.device)
+        full[:, :length] = per_token
+        return full, values
+
+    @torch.no_grad()
+    def value(self, images: np.ndarray | None, prompts: list[str]) -> np.ndarray:
+        """Values of states (for bootstrapping truncated episodes and the rollout's last state)."""
+        _, values = self._forward(self.encode(images, prompts), None, None)
+        return values.float().cpu().numpy()
+
+
+def _uses_multimodal_rope(config) -> bool:
+    """Qwen2-VL-style models compute 3-D rotary positions from the image grid themselves; plain
+    2-D ``position_ids`` would override them wrongly."""
+    text_config = getattr(config, "text_config", config)
+    rope = getattr(text_config, "rope_parameters", None) or getattr(text_config, "rope_scaling", None) or {}
+    return "mrope_section" in rope
+
+
+def _pad_bool(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    padded = np.zeros(shape, dtype=bool)
+    padded[:, : mask.shape[1]] = mask
+    return padded

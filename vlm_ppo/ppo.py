@@ -1,0 +1,308 @@
+"""The PPO update of RL4VLM (Zhai et al. 2024), written to be checked against the paper.
+
+The policy is a VLM that writes an answer: thoughts, then an ``"action"``. The paper scores an
+answer with ``log π(answer) = λ · Σ log p(thought tokens) + Σ log p(action tokens)`` (λ =
+``thought_coef``, 0.5 in the paper): a long chain of thought would otherwise dominate the ratio
+and the action, the part the env sees, would barely move it. The rest is standard PPO with a value
+head, in the same order as CleanRL's ``ppo.py``:
+
+1. ``token_log_probs``: log p of each generated token at the sampling temperature.
+2. ``sequence_log_prob``: the λ-weighted sum above.
+3. ``ppo_loss``: clipped surrogate + ``value_coef`` · value loss. No entropy bonus: RL4VLM has none,
+   and a generated sequence's entropy is not available from one forward pass.
+4. ``ppo_update``: epochs over shuffled minibatches, gradient accumulation, clipping, then one
+   learning-rate step per update (``cosine_schedule``, cosine over *updates* as in the paper).
+
+Advantages are normalised per minibatch (CleanRL/SB3), except when a minibatch holds one sample,
+the paper's setting (minibatch 1 with gradient accumulation): then they are normalised once over
+the whole rollout, as RL4VLM's code does, since normalising a single number makes it zero.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+import numpy as np
+import torch
+from stable_baselines3.common.buffers import RolloutBuffer
+from stable_baselines3.common.utils import explained_variance
+
+from vlm_ppo.buffer import VLMRolloutBuffer, VLMRolloutSamples
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+__all__ = [
+    "PPOLoss",
+    "VLMPolicy",
+    "cosine_schedule",
+    "explained_variance",
+    "normalize_advantages",
+    "ppo_loss",
+    "ppo_update",
+    "sequence_log_prob",
+    "token_log_probs",
+]
+
+
+class VLMPolicy(Protocol):
+    """What ``ppo_update`` needs from a policy: re-scoring stored answers and its parameters.
+
+    Scoring goes through ``__call__`` (``forward``), not a named method, because distributed
+    data parallel only synchronises gradients of work done inside ``forward``.
+    """
+
+    def __call__(self, samples: VLMRolloutSamples) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return float32 token log-probs ``[B, T]`` (already at the sampling temperature) of
+        ``samples.tokens`` and values ``[B]`` of the samples' observations."""
+        ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
+
+
+def token_log_probs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Log-probability of each token under ``softmax(logits / temperature)``, computed in float32.
+
+    Sampling used the same temperature, so the ratio compares the distributions that actually
+    generated the answers.
+
+    :param logits: ``[B, T, V]`` logits at the answer positions (any float dtype).
+    :param tokens: ``[B, T]`` the generated token ids.
+    :param temperature: the sampling temperature.
+    :return: ``[B, T]`` float32 log-probs.
+    """
+    log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)
+    return log_probs.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1)
+
+
+def sequence_log_prob(
+    token_log_probs: torch.Tensor, token_mask: torch.Tensor, action_mask: torch.Tensor, thought_coef: float
+) -> torch.Tensor:
+    """The paper's log π(answer): ``λ · Σ log p(thought tokens) + Σ log p(action tokens)``.
+
+    Thought tokens are ``token_mask & ~action_mask``, action tokens ``token_mask & action_mask``;
+    padding contributes nothing (not even a NaN it may hold).
+
+    :param token_log_probs: ``[B, T]`` per-token log-probs.
+    :param token_mask: ``[B, T]`` true for real answer tokens.
+    :param action_mask: ``[B, T]`` true from the ``"action"`` key on.
+    :param thought_coef: λ, the weight of the thoughts.
+    :return: ``[B]`` log-probs of the answers.
+    """
+    thought_tokens = token_mask & ~action_mask
+    action_tokens = token_mask & action_mask
+    zero = torch.zeros_like(token_log_probs)
+    thought_log_prob = torch.where(thought_tokens, token_log_probs, zero).sum(-1)
+    action_log_prob = torch.where(action_tokens, token_log_probs, zero).sum(-1)
+    return thought_coef * thought_log_prob + action_log_prob
+
+
+class PPOLoss(NamedTuple):
+    """The loss to minimise and its diagnostics (scalar tensors; only ``loss`` carries gradients)."""
+
+    loss: torch.Tensor
+    policy_loss: torch.Tensor
+    value_loss: torch.Tensor
+    approx_kl: torch.Tensor
+    clip_fraction: torch.Tensor
+    ratio_mean: torch.Tensor
+
+
+def ppo_loss(
+    new_log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    new_values: torch.Tensor,
+    old_values: torch.Tensor,
+    clip_range: float,
+    clip_range_vf: float | None,
+    value_coef: float,
+    normalize_advantage: bool,
+) -> PPOLoss:
+    """PPO's clipped surrogate plus value loss, in CleanRL's form.
+
+    ``policy_loss = mean(max(-A·r, -A·clip(r, 1-ε, 1+ε)))`` with ``r = exp(new - old)``.
+    ``value_loss = 0.5 · mean((V - R)²)``; with ``clip_range_vf``, CleanRL's
+    ``0.5 · mean(max((V - R)², (V_clipped - R)²))`` where ``V_clipped = V_old + clip(V - V_old, ±c)``
+    (SB3 uses ``mse_loss``, without the 0.5; RL4VLM, like CleanRL, has it).
+    ``approx_kl = mean((r - 1) - log r)``, the low-variance estimator of KL(old‖new).
+
+    :param new_log_prob: ``[B]`` log π_θ(answer) now.
+    :param old_log_prob: ``[B]`` log π(answer) when it was generated.
+    :param advantages: ``[B]`` GAE advantages.
+    :param returns: ``[B]`` λ-returns (value targets).
+    :param new_values: ``[B]`` V_θ now.
+    :param old_values: ``[B]`` V at rollout time.
+    :param clip_range: ε, the ratio clip.
+    :param clip_range_vf: value clip around ``old_values``; None: no value clipping.
+    :param value_coef: weight of the value loss in ``loss``.
+    :param normalize_advantage: normalise ``advantages`` over this minibatch (mean 0, std 1, std
+        + 1e-8); skipped for a single sample, where it would zero the advantage.
+    """
+    if normalize_advantage and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+    log_ratio = new_log_prob - old_log_prob
+    ratio = log_ratio.exp()
+    policy_loss = torch.max(-advantages * ratio, -advantages * ratio.clamp(1 - clip_range, 1 + clip_range)).mean()
+
+    value_loss_unclipped = (new_values - returns) ** 2
+    if clip_range_vf is None:
+        value_loss = 0.5 * value_loss_unclipped.mean()
+    else:
+        values_clipped = old_values + (new_values - old_values).clamp(-clip_range_vf, clip_range_vf)
+        value_loss = 0.5 * torch.max(value_loss_unclipped, (values_clipped - returns) ** 2).mean()
+
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clip_fraction = ((ratio - 1).abs() > clip_range).float().mean()
+
+    return PPOLoss(
+        loss=policy_loss + value_coef * value_loss,
+        policy_loss=policy_loss.detach(),
+        value_loss=value_loss.detach(),
+        approx_kl=approx_kl,
+        clip_fraction=clip_fraction,
+        ratio_mean=ratio.detach().mean(),
+    )
+
+
+def normalize_advantages(buffer: RolloutBuffer) -> None:
+    """Normalise the buffer's advantages in place over the whole rollout (mean 0, std 1).
+
+    For minibatches of one sample. The std is the unbiased one (``ddof=1``), like ``torch.std`` in
+    per-minibatch normalisation, so a minibatch holding the whole rollout gets the same numbers.
+    Returns are untouched (they were computed from the raw advantages). A rollout of one sample is
+    left as is.
+
+    :param buffer: a buffer after ``compute_returns_and_advantage``.
+    """
+    advantages = buffer.advantages
+    if advantages.size < 2:
+        return
+    buffer.advantages = ((advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-8)).astype(np.float32)
+
+
+def cosine_schedule(
+    optimizer: torch.optim.Optimizer, init_lr: float, end_lr: float, max_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Half a cosine from ``init_lr`` (step 0) to ``end_lr`` (step ``max_steps``), then ``end_lr``.
+
+    ``lr(s) = end + (init - end) · ½(1 + cos(π · min(s, max_steps) / max_steps))``. torch's
+    ``CosineAnnealingLR`` would climb back up after ``max_steps``, hence ``LambdaLR``. Step it once
+    per PPO update (``ppo_update`` does).
+
+    :param optimizer: created with ``lr=init_lr``; a param group with another lr follows the same
+        curve scaled by ``its lr / init_lr``.
+    :param init_lr: learning rate at step 0.
+    :param end_lr: learning rate from step ``max_steps`` on.
+    :param max_steps: updates over which the learning rate decays.
+    """
+    if init_lr <= 0 or max_steps < 1:
+        raise ValueError(f"need init_lr > 0 and max_steps >= 1, got {init_lr=}, {max_steps=}")
+
+    def lr_factor(step: int) -> float:
+        progress = min(step, max_steps) / max_steps
+        return (end_lr + (init_lr - end_lr) * 0.5 * (1 + math.cos(math.pi * progress))) / init_lr
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+
+def ppo_update(
+    policy: VLMPolicy,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    buffer: VLMRolloutBuffer,
+    *,
+    ppo_epochs: int,
+    minibatch_size: int,
+    grad_accum_steps: int,
+    clip_range: float,
+    clip_range_vf: float | None,
+    value_coef: float,
+    max_grad_norm: float,
+    normalize_advantage: bool,
+    thought_coef: float,
+    accelerator: Accelerator | None = None,
+) -> dict[str, float]:
+    """One PPO update on a full rollout: ``ppo_epochs`` passes of shuffled minibatches.
+
+    Every ``grad_accum_steps`` minibatches (and after the last of an epoch) the gradients are
+    clipped to ``max_grad_norm`` and the optimizer steps; each step's gradient is the mean of its
+    minibatches' losses, a shorter last group included. The scheduler then steps once.
+
+    :param policy: called as ``policy(samples) -> (token log-probs [B, T], values [B])``, on the
+        buffer's device, and ``parameters()``.
+    :param optimizer: over the policy's trainable parameters.
+    :param scheduler: stepped once at the end (e.g. ``cosine_schedule``); None: constant lr.
+    :param buffer: after ``compute_returns_and_advantage``. With ``normalize_advantage`` and
+        ``minibatch_size == 1`` its advantages are normalised in place.
+    :param ppo_epochs: passes over the rollout.
+    :param minibatch_size: samples per forward/backward.
+    :param grad_accum_steps: minibatches per optimizer step.
+    :param clip_range: ratio clip ε.
+    :param clip_range_vf: value clip (None: none).
+    :param value_coef: weight of the value loss.
+    :param max_grad_norm: gradient norm clip.
+    :param normalize_advantage: per minibatch, or over the rollout when ``minibatch_size == 1``.
+    :param thought_coef: λ, the weight of the thought tokens' log-prob.
+    :param accelerator: an ``accelerate.Accelerator`` to run ``backward`` and gradient clipping
+        through (mixed precision, distributed); None: plain torch.
+    :return: means over minibatches (``losses/*``), the mean pre-clip gradient norm over optimizer
+        steps, the explained variance of the rollout's values, and the learning rate used.
+    """
+    backward = accelerator.backward if accelerator is not None else torch.Tensor.backward
+    clip_grad_norm = accelerator.clip_grad_norm_ if accelerator is not None else torch.nn.utils.clip_grad_norm_
+
+    # How well the rollout's values predicted its returns (before this update changes anything).
+    value_explained_variance = explained_variance(buffer.values.flatten(), buffer.returns.flatten())
+    normalize_per_minibatch = normalize_advantage and minibatch_size > 1
+    if normalize_advantage and not normalize_per_minibatch:
+        normalize_advantages(buffer)
+    learning_rate = optimizer.param_groups[0]["lr"]
+    n_minibatches = math.ceil(buffer.buffer_size * buffer.n_envs / minibatch_size)
+
+    minibatch_stats: dict[str, list[float]] = {
+        name: [] for name in ("policy_loss", "value_loss", "approx_kl", "clip_fraction", "ratio_mean")
+    }
+    grad_norms: list[float] = []
+    optimizer.zero_grad()
+    for _epoch in range(ppo_epochs):
+        for minibatch_index, samples in enumerate(buffer.get(minibatch_size)):
+            new_token_log_probs, new_values = policy(samples)
+            new_log_prob = sequence_log_prob(new_token_log_probs, samples.token_mask, samples.action_mask, thought_coef)
+            losses = ppo_loss(
+                new_log_prob,
+                samples.old_log_prob,
+                samples.advantages,
+                samples.returns,
+                new_values.flatten(),
+                samples.old_values,
+                clip_range=clip_range,
+                clip_range_vf=clip_range_vf,
+                value_coef=value_coef,
+                normalize_advantage=normalize_per_minibatch,
+            )
+            # The optimizer step averages over the minibatches of its group (the last may be short).
+            group_start = minibatch_index - minibatch_index % grad_accum_steps
+            group_size = min(grad_accum_steps, n_minibatches - group_start)
+            backward(losses.loss / group_size)
+            for name, values in minibatch_stats.items():
+                values.append(getattr(losses, name).item())
+
+            if minibatch_index + 1 == group_start + group_size:
+                grad_norms.append(float(clip_grad_norm(policy.parameters(), max_grad_norm)))
+                optimizer.step()
+                optimizer.zero_grad()
+
+    if scheduler is not None:
+        scheduler.step()
+
+    metrics = {f"losses/{name}": float(np.mean(values)) for name, values in minibatch_stats.items()}
+    metrics["losses/explained_variance"] = float(value_explained_variance)
+    metrics["losses/grad_norm"] = float(np.mean(grad_norms))
+    metrics["charts/learning_rate"] = float(learning_rate)
+    return metrics

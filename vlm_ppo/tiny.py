@@ -1,0 +1,360 @@
+"""Tiny random-weight models of real Hugging Face architectures, built offline, for smoke tests.
+
+``build_tiny_model(dir, "llava")`` writes a normal Hugging Face model directory (config,
+safetensors weights, tokenizer, processor, chat template) that the generic Auto classes load:
+
+* VLMs (``"llava"``, ``"llava_next"``, ``"idefics3"``): ``AutoProcessor.from_pretrained(dir)`` and
+  ``AutoModelForImageTextToText.from_pretrained(dir)``.
+* ``"text"``: ``AutoTokenizer.from_pretrained(dir)`` and ``AutoModelForCausalLM.from_pretrained(dir)``
+  (a ``LlamaForCausalLM``).
+
+The tokenizer is a byte-level BPE trained here with the ``tokenizers`` library on
+:func:`default_corpus` (the gym_cards prompts and expert answers), so any text round-trips and
+offset mappings work. Image processors are the PIL-backend classes, which need no torchvision.
+The weights are random: the models write gibberish, but every code path (processor, padding,
+generate, logits, LoRA) is the real one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import transformers
+
+ARCHITECTURES = ("llava", "llava_next", "idefics3", "text")  # "text" = plain causal LM
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+IMAGE = "<image>"
+# What Idefics3Processor looks up in the tokenizer (it adds the first three itself if missing,
+# which would grow the vocabulary past the model's embedding, so they are in the vocab from the start).
+IDEFICS3_TOKENS = (
+    "<fake_token_around_image>",
+    IMAGE,
+    "<end_of_utterance>",
+    "<global-img>",
+    *(f"<row_{i + 1}_col_{j + 1}>" for i in range(6) for j in range(6)),
+)
+GENERATION_PROMPT = "Assistant:\n"
+
+# Rendering: "<s>User: <image>\n{text}</s>\nAssistant:\n{answer}</s>\n". The prompt ends with a
+# newline so that tokenizing prompt + answer gives the prompt's tokens followed by the answer's
+# (the byte-level pre-tokenizer always splits after whitespace before "{").
+CHAT_TEMPLATE = (
+    "{{- bos_token -}}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'user' -%}{{- 'User: ' -}}"
+    "{%- elif message['role'] == 'assistant' -%}{{- 'Assistant:\\n' -}}"
+    "{%- else -%}{{- message['role'] | capitalize + ': ' -}}{%- endif -%}"
+    "{%- if message['content'] is string -%}{{- message['content'] -}}"
+    "{%- else -%}{%- for item in message['content'] -%}"
+    "{%- if not loop.first -%}{{- '\\n' -}}{%- endif -%}"
+    "{%- if item['type'] == 'image' -%}{{- '<image>' -}}"
+    "{%- elif item['type'] == 'text' -%}{{- item['text'] -}}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{- eos_token + '\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- 'Assistant:\\n' -}}{%- endif -%}"
+)
+
+_CORPUS_STEPS = 200  # expert steps per env in default_corpus
+
+
+def train_tokenizer(
+    corpus: Iterable[str], vocab_size: int = 2048, *, extra_special_tokens: Sequence[str] = ()
+) -> transformers.PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer trained on ``corpus``, with a chat template, left padding.
+
+    Special tokens (ids from 0): ``<pad> <s> </s> <unk>``, then ``extra_special_tokens`` (e.g.
+    ``("<image>",)`` for a VLM). Byte-level pre-tokenizer and decoder: every string encodes and
+    decodes back exactly; offsets are character offsets into the input (``trim_offsets=False``),
+    so ``tokenizer(text, return_offsets_mapping=True)`` maps characters to tokens. Nothing is
+    added around the text (no BOS): the chat template writes ``<s>`` itself.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    specials = list(dict.fromkeys([PAD, BOS, EOS, UNK, *extra_special_tokens]))
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(list(corpus), trainer)
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=4096,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _default_corpus() -> tuple[str, ...]:
+    import gymnasium as gym
+
+    import gym_cards
+    from gym_cards.experts import expert_for
+    from vlm_ppo.prompts import demonstration, task_prompt
+
+    texts: list[str] = []
+    for env_id in gym_cards.ENV_IDS:
+        for chain_of_thought in (True, False):
+            texts.append(task_prompt(env_id, chain_of_thought))
+        env = gym.make(env_id, image_size=64)
+        env.reset(seed=0)
+        expert = expert_for(env)
+        for _ in range(_CORPUS_STEPS):
+            advice = expert.advise(env)
+            description = env.unwrapped.describe()
+            texts.append(task_prompt(env_id, True, description))
+            texts.append(task_prompt(env_id, False, description))
+            texts.append(demonstration(env, advice, True))
+            texts.append(demonstration(env, advice, False))
+            _, _, terminated, truncated, _ = env.step(advice.action)
+            if terminated or truncated:
+                env.reset()
+        env.close()
+    return tuple(texts)
+
+
+def default_corpus() -> list[str]:
+    """What the policies read and write: every env's task prompts (with and without the table
+    description, with and without chain of thought) and the expert's answers over
+    ``_CORPUS_STEPS`` seeded steps of each env. Deterministic."""
+    return list(_default_corpus())
+
+
+def _heads(hidden_size: int) -> int:
+    for heads in (4, 2, 1):
+        if hidden_size % heads == 0 and (hidden_size // heads) % 2 == 0:
+            return heads
+    raise ValueError(f"hidden_size must be even, got {hidden_size}")
+
+
+def _patch_size(image_size: int) -> int:
+    """A patch size giving a 4x4 grid (14 for 56): few image tokens."""
+    if image_size % 4 != 0 or image_size < 8:
+        raise ValueError(f"image_size must be a multiple of 4 and at least 8, got {image_size}")
+    return image_size // 4
+
+
+def _text_config(tokenizer, hidden_size: int, num_layers: int) -> transformers.LlamaConfig:
+    heads = _heads(hidden_size)
+    return transformers.LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=False,
+    )
+
+
+def _clip_vision_config(image_size: int, hidden_size: int, num_layers: int) -> transformers.CLIPVisionConfig:
+    return transformers.CLIPVisionConfig(
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=_heads(hidden_size),
+        image_size=image_size,
+        patch_size=_patch_size(image_size),
+        projection_dim=hidden_size,
+    )
+
+
+def _build(architecture: str, tokenizer, image_size: int, hidden_size: int, num_layers: int):
+    """(config, processor or tokenizer, auto model class) for ``architecture``."""
+    # transformers 5: "...Pil" = PIL/numpy backend; the unsuffixed class is the torchvision backend.
+    from transformers import CLIPImageProcessorPil, Idefics3ImageProcessorPil, LlavaNextImageProcessorPil
+
+    text_config = _text_config(tokenizer, hidden_size, num_layers)
+    patch = _patch_size(image_size)
+    square = {"height": image_size, "width": image_size}
+    if architecture == "text":
+        return text_config, tokenizer, transformers.AutoModelForCausalLM
+    image_token_id = tokenizer.convert_tokens_to_ids(IMAGE)
+    if architecture == "llava":
+        config = transformers.LlavaConfig(
+            vision_config=_clip_vision_config(image_size, hidden_size, num_layers),
+            text_config=text_config,
+            image_token_index=image_token_id,
+            image_seq_length=(image_size // patch) ** 2,
+            vision_feature_select_strategy="default",
+            vision_feature_layer=-2,
+        )
+        image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size=square)
+        processor = transformers.LlavaProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            patch_size=patch,
+            vision_feature_select_strategy="default",
+            num_additional_image_tokens=1,  # CLIP's CLS, dropped by the "default" strategy
+            chat_template=CHAT_TEMPLATE,
+        )
+    elif architecture == "llava_next":
+        pinpoints = [[image_size, image_size], [image_size, 2 * image_size], [2 * image_size, image_size]]
+        config = transformers.LlavaNextConfig(
+            vision_config=_clip_vision_config(image_size, hidden_size, num_layers),
+            text_config=text_config,
+            image_token_index=image_token_id,
+            image_grid_pinpoints=pinpoints,
+            image_seq_length=(image_size // patch) ** 2,
+            vision_feature_select_strategy="default",
+            vision_feature_layer=-2,
+        )
+        image_processor = LlavaNextImageProcessorPil(
+            size={"shortest_edge": image_size}, crop_size=square, image_grid_pinpoints=pinpoints
+        )
+        processor = transformers.LlavaNextProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            patch_size=patch,
+            vision_feature_select_strategy="default",
+            num_additional_image_tokens=1,
+            chat_template=CHAT_TEMPLATE,
+        )
+    elif architecture == "idefics3":
+        scale_factor = 2
+        vision_config = transformers.Idefics3VisionConfig(
+            hidden_size=hidden_size,
+            intermediate_size=2 * hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=_heads(hidden_size),
+            image_size=image_size,
+            patch_size=patch,
+        )
+        config = transformers.Idefics3Config(
+            vision_config=vision_config,
+            text_config=text_config,
+            image_token_id=image_token_id,
+            scale_factor=scale_factor,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        image_processor = Idefics3ImageProcessorPil(
+            size={"longest_edge": image_size},
+            max_image_size={"longest_edge": image_size},
+            do_image_splitting=False,
+        )
+        processor = transformers.Idefics3Processor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            image_seq_len=(image_size // patch) ** 2 // scale_factor**2,
+            chat_template=CHAT_TEMPLATE,
+        )
+    else:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+    return config, processor, transformers.AutoModelForImageTextToText
+
+
+_README = """# Tiny random-weight `{architecture}` model (smoke tests only)
+
+This is NOT a trained model: its weights are random (seed {seed}). It writes gibberish. It exists
+so that tests can run the real Hugging Face `{model_class}` code paths (processor, left padding,
+chat template, `generate`, logits, LoRA) on a CPU in seconds, offline.
+
+Made by `vlm_ppo.tiny.build_tiny_model(dir, architecture={architecture!r}, image_size={image_size},
+hidden_size={hidden_size}, num_layers={num_layers}, vocab_size={vocab_size}, seed={seed})`:
+
+- tokenizer: byte-level BPE trained with the `tokenizers` library on {corpus} ({vocab} tokens,
+  special tokens {specials}), left padding, a simple chat template
+  (`<s>User: <image>\\n...</s>\\nAssistant:\\n...</s>\\n`; the generation prompt ends with `Assistant:\\n`);
+- model: `{model_class}`, {parameters:,} parameters, float32 safetensors;
+- load with {loaders}.
+"""
+
+
+def _token_list(tokens: list[str], limit: int = 8) -> str:
+    shown = ", ".join(f"`{token}`" for token in tokens[:limit])
+    return shown + (f" and {len(tokens) - limit} more" if len(tokens) > limit else "")
+
+
+def build_tiny_model(
+    output_dir: str | Path,
+    architecture: str = "llava",
+    corpus: Iterable[str] | None = None,
+    image_size: int = 56,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    vocab_size: int = 2048,
+    seed: int = 0,
+) -> Path:
+    """Write a tiny random-weight ``architecture`` model (one of :data:`ARCHITECTURES`) with its
+    tokenizer and processor to ``output_dir`` and return the directory.
+
+    Vision towers (tiny CLIP for LLaVA and LLaVA-NeXT, Idefics3's SigLIP-like tower) see
+    ``image_size`` square images in a 4x4 grid of patches; the language model is a tiny Llama
+    (``hidden_size``, ``num_layers``, 2-4 heads, MLP ``2 * hidden_size``) whose vocabulary is the
+    tokenizer trained on ``corpus`` (:func:`default_corpus` when ``None``). Same arguments, same
+    weights.
+    """
+    import torch
+
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+    output_dir = Path(output_dir)
+    texts = default_corpus() if corpus is None else list(corpus)
+    extra = {"text": (), "idefics3": IDEFICS3_TOKENS}.get(architecture, (IMAGE,))
+    tokenizer = train_tokenizer(texts, vocab_size, extra_special_tokens=extra)
+    config, processor, auto_class = _build(architecture, tokenizer, image_size, hidden_size, num_layers)
+    if len(processor.tokenizer if architecture != "text" else processor) != config.get_text_config().vocab_size:
+        raise AssertionError("the processor grew the vocabulary")  # pragma: no cover
+    torch.manual_seed(seed)
+    model = auto_class.from_config(config, dtype=torch.float32)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    processor.save_pretrained(output_dir)
+    loaders = (
+        "`AutoTokenizer` + `AutoModelForCausalLM`"
+        if architecture == "text"
+        else "`AutoProcessor` + `AutoModelForImageTextToText`"
+    )
+    (output_dir / "TINY_MODEL.md").write_text(
+        _README.format(
+            architecture=architecture,
+            seed=seed,
+            model_class=type(model).__name__,
+            image_size=image_size,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            vocab_size=vocab_size,
+            corpus="`vlm_ppo.tiny.default_corpus()`" if corpus is None else f"a given corpus of {len(texts)} texts",
+            vocab=len(tokenizer),
+            specials=_token_list([token.content for token in tokenizer.added_tokens_decoder.values()]),
+            parameters=sum(p.numel() for p in model.parameters()),
+            loaders=loaders,
+        )
+    )
+    (output_dir / "tiny_model.json").write_text(
+        json.dumps(
+            {
+                "architecture": architecture,
+                "image_size": image_size,
+                "hidden_size": hidden_size,
+                "num_layers": num_layers,
+                "vocab_size": vocab_size,
+                "seed": seed,
+            },
+            indent=2,
+        )
+    )
+    return output_dir
