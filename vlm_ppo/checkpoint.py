@@ -95,7 +95,7 @@ def find_checkpoint(path: str | Path) -> Path:
     """A checkpoint directory itself, or the newest checkpoint of a run directory."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"nothing to resume at {path}: the path does not exist")
+        raise CheckpointError(f"no checkpoint at {path}: the path does not exist")
     if (path / "trainer_state.json").exists():
         return path
     found = sorted((path / "checkpoints").glob("update_*")) if (path / "checkpoints").is_dir() else []

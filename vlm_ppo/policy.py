@@ -41,6 +41,7 @@ class Rollout:
     :param tokens: ``(B, max_new_tokens)`` answer token ids, padded.
     :param token_mask: true for real answer tokens (up to and including EOS).
     :param action_mask: true for the tokens from the ``"action"`` key on.
+    :param token_log_probs: ``(B, max_new_tokens)`` log-probability of each answer token (0 where masked).
     :param log_probs: ``(B,)`` λ-weighted log-probability of each answer.
     :param values: ``(B,)`` value estimates.
     """
@@ -49,6 +50,7 @@ class Rollout:
     tokens: np.ndarray
     token_mask: np.ndarray
     action_mask: np.ndarray
+    token_log_probs: np.ndarray
     log_probs: np.ndarray
     values: np.ndarray
 
@@ -183,11 +185,14 @@ class VLMPolicy(nn.Module):
         padded = np.full((len(prompts), self.max_new_tokens), self.pad_token_id, dtype=np.int64)
         padded[:, : tokens.shape[1]] = tokens.cpu().numpy()
         width = (len(prompts), self.max_new_tokens)
+        padded_log_probs = np.zeros(width, dtype=np.float32)
+        padded_log_probs[:, : tokens.shape[1]] = torch.where(mask, per_token, 0.0).float().cpu().numpy()
         return Rollout(
             answers=answers,
             tokens=padded,
             token_mask=_pad_bool(token_mask, width),
             action_mask=_pad_bool(action_mask, width),
+            token_log_probs=padded_log_probs,
             log_probs=log_probs.float().cpu().numpy(),
             values=values.float().cpu().numpy(),
         )

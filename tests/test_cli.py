@@ -1,0 +1,125 @@
+"""vlm-ppo end to end on the CPU with a tiny model: train, resume exactly, eval, plot, bad checkpoints."""
+
+import csv
+import json
+import os
+import shutil
+
+import pytest
+
+from vlm_ppo.checkpoint import FORMAT_VERSION
+from vlm_ppo.cli import main
+from vlm_ppo.evaluation import EVAL_SEED_OFFSET
+from vlm_ppo.trainer import METRICS, TIME_METRICS
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+SMALL = [
+    "--env-id", "gym_cards/NumberLine-v0", "--num-envs", "2", "--num-steps", "4", "--max-new-tokens", "12",
+    "--ppo-epochs", "2", "--grad-accum-steps", "4", "--lora-r", "4", "--lora-alpha", "8",
+    "--value-hidden-sizes", "16", "--save-every", "1", "--seed", "3",
+]
+
+
+def rows(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def without_time(table):
+    return [{k: v for k, v in row.items() if k not in TIME_METRICS} for row in table]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two updates from scratch with no --model: the tiny smoke-test model is built in the run."""
+    run = tmp_path_factory.mktemp("runs") / "straight"
+    assert main(["train", *SMALL, "--total-env-steps", "16", "--output-dir", str(run)]) == 0
+    return run
+
+
+def test_train_writes_config_metrics_checkpoints_and_tiny_model(trained, capsys):
+    assert (trained / "config.yaml").is_file()
+    assert (trained / "tiny_model" / "TINY_MODEL.md").is_file()
+    table = rows(trained)
+    assert list(table[0]) == list(METRICS)
+    assert [int(r["update"]) for r in table] == [1, 2] and [int(r["env_steps"]) for r in table] == [8, 16]
+    assert sorted(p.name for p in (trained / "checkpoints").iterdir()) == ["update_000001", "update_000002"]
+    assert (trained / "tensorboard").is_dir() and any((trained / "tensorboard").iterdir())
+    meta = json.loads((trained / "checkpoints" / "update_000002" / "trainer_state.json").read_text())
+    assert (meta["update"], meta["env_steps"], meta["format_version"]) == (2, 16, FORMAT_VERSION)
+    assert not list((trained / "checkpoints").glob(".*tmp*"))  # no half-written checkpoint left
+    for row in table:
+        assert 0.0 <= float(row["charts/parse_failure_rate"]) <= 1.0 and float(row["losses/grad_norm"]) > 0
+
+
+def test_smoke_test_model_is_announced(tmp_path, capsys):
+    assert main(["train", *SMALL, "--total-env-steps", "8", "--output-dir", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    assert f"training a tiny RANDOM-WEIGHT smoke-test model built at {tmp_path / 'run' / 'tiny_model'}" in captured.out + captured.err
+
+
+def test_resume_continues_exactly(trained, tmp_path):
+    model = str(trained / "tiny_model")
+    run = tmp_path / "resumed"
+    assert main(["train", *SMALL, "--model", model, "--total-env-steps", "8", "--output-dir", str(run)]) == 0
+    assert len(rows(run)) == 1
+    assert main(["train", "--resume", str(run), "--output-dir", str(run), "--total-env-steps", "16"]) == 0
+    straight = tmp_path / "straight"
+    assert main(["train", *SMALL, "--model", model, "--total-env-steps", "16", "--output-dir", str(straight)]) == 0
+    assert without_time(rows(run)) == without_time(rows(straight))
+
+
+def test_resume_from_an_earlier_checkpoint_rewrites_later_rows(trained, tmp_path):
+    run = tmp_path / "again"
+    shutil.copytree(trained, run)
+    assert main(["train", "--resume", str(run / "checkpoints" / "update_000001"), "--output-dir", str(run), "--total-env-steps", "16"]) == 0
+    assert without_time(rows(run)) == without_time(rows(trained))
+
+
+def test_eval_on_held_out_seeds_writes_json(trained, tmp_path):
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--checkpoint", str(trained), "--episodes", "4", "--num-envs", "2", "--seed", "7", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["episodes"] == 4 and len(result["returns"]) == 4
+    assert result["seeds"] == [EVAL_SEED_OFFSET + 7, EVAL_SEED_OFFSET + 10]
+    assert 0 <= result["success_rate"] <= 1 and 0 <= result["parse_failure_rate"] <= 1
+    assert result["success_rate"] == sum(r > 0 for r in result["returns"]) / 4
+    assert main(["eval", "--model", str(trained / "tiny_model"), "--env", "gym_cards/NumberLine-v0", "--episodes", "2", "--output", str(tmp_path / "base.json")]) == 0
+
+
+def test_plot_writes_a_png(trained, tmp_path):
+    assert main(["plot", str(trained), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda c: (c / "optimizer.pt").unlink(), r"incomplete: missing \['optimizer.pt'\]"),
+        (lambda c: (c / "trainer_state.json").write_text("{not json"), "trainer_state.json is not JSON"),
+        (lambda c: (c / "value_head.safetensors").write_bytes(b"garbage"), "value_head.safetensors cannot be read"),
+        (lambda c: (c / "value_head.json").write_text('{"hidden_size": 64, "hidden_sizes": [99]}'), "value head of"),
+        (lambda c: (c / "optimizer.pt").write_bytes(b"garbage"), "corrupt or does not match"),
+    ],
+)
+def test_broken_checkpoints_are_refused_with_a_clear_error(trained, tmp_path, capsys, damage, message):
+    run = tmp_path / "broken"
+    shutil.copytree(trained, run)
+    damage(run / "checkpoints" / "update_000002")
+    assert main(["train", "--resume", str(run), "--output-dir", str(run), "--total-env-steps", "24"]) == 2
+    err = capsys.readouterr().err
+    assert "vlm-ppo: error:" in err
+    assert __import__("re").search(message, err), err
+    assert len(rows(run)) == 2  # nothing was trained or rewritten
+
+
+def test_missing_model_and_checkpoint_paths(tmp_path, capsys):
+    assert main(["eval", "--model", str(tmp_path / "none"), "--env", "gym_cards/NumberLine-v0", "--episodes", "1"]) == 2
+    assert "no Hugging Face model at" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "none"), "--output-dir", str(tmp_path)]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_init_tiny(tmp_path):
+    assert main(["init-tiny", str(tmp_path / "m"), "--architecture", "idefics3"]) == 0
+    assert (tmp_path / "m" / "config.json").is_file()

@@ -1,0 +1,152 @@
+"""VLMPolicy on tiny models of real architectures: log-probs, values, masks, sampling, LoRA."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from vlm_ppo.agent_env import make_agent_env
+from vlm_ppo.buffer import VLMRolloutSamples
+from vlm_ppo.config import TrainConfig
+from vlm_ppo.model_loading import build_policy, module_part
+from vlm_ppo.ppo import sequence_log_prob
+from vlm_ppo.tiny import ARCHITECTURES, build_tiny_model
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return {arch: build_tiny_model(root / arch, architecture=arch, seed=0) for arch in ARCHITECTURES}
+
+
+def policy_for(path, arch, **overrides):
+    values = dict(model=str(path), lora_r=4, lora_alpha=8, max_new_tokens=20, temperature=0.7, value_hidden_sizes=(16,), text_only=arch == "text")
+    return build_policy(TrainConfig(**{**values, **overrides}), torch.device("cpu"))
+
+
+def observations(text_only, count=3):
+    envs = [make_agent_env("gym_cards/NumberLine-v0", text_only=text_only) for _ in range(count)]
+    obs = [env.reset(seed=i)[0] for i, env in enumerate(envs)]
+    if count > 1:
+        obs[1]["prompt"] = obs[1]["prompt"][:50]  # a shorter prompt: rows are left-padded differently
+    images = None if text_only else np.stack([o["image"] for o in obs])
+    return images, [o["prompt"] for o in obs]
+
+
+def samples_of(rollout, images, prompts):
+    return VLMRolloutSamples(
+        images=None if images is None else torch.as_tensor(images),
+        prompts=prompts,
+        tokens=torch.as_tensor(rollout.tokens),
+        token_mask=torch.as_tensor(rollout.token_mask),
+        action_mask=torch.as_tensor(rollout.action_mask),
+        old_values=None,
+        old_log_prob=None,
+        advantages=None,
+        returns=None,
+    )
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_generation_log_probs_equal_a_fresh_forward_pass(tiny_models, arch):
+    torch.manual_seed(0)
+    policy = policy_for(tiny_models[arch], arch)
+    images, prompts = observations(arch == "text")
+    rollout = policy.act(images, prompts)
+    with torch.no_grad():
+        per_token, values = policy(samples_of(rollout, images, prompts))
+    mask = rollout.token_mask
+    assert np.all(mask.sum(1) > 0)
+    np.testing.assert_allclose(per_token.numpy()[mask], rollout.token_log_probs[mask], atol=1e-5, rtol=0)
+    fresh = sequence_log_prob(per_token, torch.as_tensor(mask), torch.as_tensor(rollout.action_mask), policy.thought_coef)
+    np.testing.assert_allclose(fresh.numpy(), rollout.log_probs, rtol=1e-6)  # a sum of ~20 float32 terms
+    np.testing.assert_allclose(values.numpy(), rollout.values, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(policy.value(images, prompts), rollout.values, atol=1e-5, rtol=0)
+    assert rollout.tokens.shape == (3, 20) and len(rollout.answers) == 3
+
+
+@pytest.mark.parametrize("arch", ["llava", "idefics3"])
+def test_image_placeholders_are_never_generated(tiny_models, arch):
+    torch.manual_seed(1)
+    policy = policy_for(tiny_models[arch], arch, temperature=3.0, max_new_tokens=40)
+    image_token = policy.tokenizer.convert_tokens_to_ids("<image>")
+    assert image_token in policy.suppressed_ids
+    images, prompts = observations(False)
+    for _ in range(3):
+        rollout = policy.act(images, prompts)
+        assert not np.isin(rollout.tokens[rollout.token_mask], policy.suppressed_ids).any()
+
+
+def test_sampling_is_not_truncated_to_top_k(tiny_models):
+    """transformers would default to top_k=50; the log-probs assume the full distribution."""
+    torch.manual_seed(2)
+    policy = policy_for(tiny_models["text"], "text", temperature=1.0, max_new_tokens=1)
+    _, prompts = observations(True, count=1)
+    firsts = set()
+    for _ in range(25):
+        firsts.update(policy.act(None, prompts * 40).tokens[:, 0].tolist())
+    assert len(firsts) > 60  # a near-uniform random model over ~800 tokens; top-50 would cap this at 50
+
+
+def test_generate_is_called_as_the_log_probs_assume(tiny_models, monkeypatch):
+    policy = policy_for(tiny_models["text"], "text")
+    seen = {}
+    original = policy.model.generate
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(policy.model, "generate", spy)
+    policy.act(None, observations(True, count=1)[1])
+    assert seen["do_sample"] is True and seen["top_k"] == 0 and seen["top_p"] == 1.0
+    assert seen["temperature"] == policy.temperature and seen["output_logits"] is True
+
+
+def test_tokens_after_eos_are_masked_and_answers_stop_there(tiny_models):
+    policy = policy_for(tiny_models["text"], "text")
+    eos = policy.eos_token_ids[0]
+    answer = policy.tokenizer('{"thoughts": "x", "action": "+"}', add_special_tokens=False)["input_ids"]
+    pad = policy.pad_token_id
+    tokens = torch.tensor([answer + [eos, pad, pad], answer[:3] + [eos] + [pad] * (len(answer) - 1)])
+    token_mask, action_mask, answers = policy._answer_masks(tokens)
+    assert token_mask[0].tolist() == [True] * (len(answer) + 1) + [False, False]
+    assert token_mask[1].sum() == 4 and not token_mask[1, 4:].any()
+    assert answers[0] == '{"thoughts": "x", "action": "+"}'
+    assert not (action_mask & ~token_mask).any()
+    assert action_mask[0, len(answer)]  # EOS belongs to the action part, which runs to the end
+
+
+@pytest.mark.parametrize(
+    "train_vision, vision_trains, projector_trains", [("none", False, False), ("projector", False, True), ("all", True, True)]
+)
+def test_only_adapters_value_head_and_chosen_modules_train(tiny_models, train_vision, vision_trains, projector_trains):
+    policy = policy_for(tiny_models["llava"], "llava", train_vision=train_vision)
+    trainable = [name for name, p in policy.named_parameters() if p.requires_grad]
+    assert any("value_head" in name for name in trainable)
+    language = [n for n in trainable if module_part(n) == "language" and "value_head" not in n]
+    assert language and all("lora_" in n for n in language)  # base language weights stay frozen
+    assert any(module_part(n) == "vision" for n in trainable) == vision_trains
+    assert any(module_part(n) == "projector" for n in trainable) == projector_trains
+    assert not any("lm_head" in n or "embed_tokens" in n for n in trainable)
+
+
+def test_backward_reaches_lora_and_value_head(tiny_models):
+    torch.manual_seed(3)
+    policy = policy_for(tiny_models["llava"], "llava")
+    images, prompts = observations(False)
+    rollout = policy.act(images, prompts)
+    per_token, values = policy(samples_of(rollout, images, prompts))
+    (per_token.sum() + values.sum()).backward()
+    grads = {n: p.grad for n, p in policy.named_parameters() if p.requires_grad}
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n or "value_head" in n)
+
+
+def test_image_agent_needs_one_image_per_prompt(tiny_models):
+    policy = policy_for(tiny_models["llava"], "llava")
+    images, prompts = observations(False)
+    with pytest.raises(ValueError, match="one image per prompt, got 2 for 3 prompts"):
+        policy.act(images[:2], prompts)
