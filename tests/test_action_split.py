@@ -18,10 +18,10 @@ key in very different ways, all trained here on a small corpus of answers:
   decoding puts spaces around punctuation and so is *not* the answer's text.
 
 The oracle used throughout: with ``full = decode(ids)`` and ``key = find_action_key(full)``,
-token ``i`` is an action token iff the decoded text of ``ids[: i + 1]`` reaches past
-``key.start()`` (computed here by decoding each prefix on its own). For the faithful tokenizers
-(every prefix decodes to a prefix of ``full`` for ASCII text) that is the token holding the key's
-first character, and:
+the action starts at the first token ``i`` for which ``decode(ids[: i + 1])`` is a prefix of
+``full`` longer than ``key.start()`` (computed here by decoding each prefix on its own): the token
+holding the key's first character. For the faithful tokenizers (every prefix of an ASCII answer
+decodes to a prefix of ``full``) the split then satisfies:
 
 (a) ``decode(thought tokens) + decode(action tokens) == full`` (except that SentencePiece style
     decoders drop the leading space of the action tokens when they are decoded on their own);
@@ -224,11 +224,16 @@ def prefix_lengths(tok, ids) -> list[int]:
 
 
 def expected_mask(tok, ids) -> np.ndarray:
-    """The oracle: token i is action iff its prefix's decoded text reaches past the key's start."""
-    key = find_action_key(decode(tok, ids))
+    """The oracle: action from the first token whose prefix decodes to a prefix of the answer that
+    reaches past the key's start (a prefix ending inside a multi-byte character decodes to U+FFFD
+    replacement characters, is no prefix of the answer, and says nothing about where the key is)."""
+    full = decode(tok, ids)
+    key = find_action_key(full)
     if key is None:
         return np.ones(len(ids), bool)
-    return np.array([n > key.start() for n in prefix_lengths(tok, ids)], bool)
+    prefixes = [decode(tok, ids[: i + 1]) for i in range(len(ids))]
+    first = next(i for i, p in enumerate(prefixes) if full.startswith(p) and len(p) > key.start())
+    return np.arange(len(ids)) >= first
 
 
 def first_action(mask: np.ndarray) -> int:
@@ -389,8 +394,15 @@ def test_named_shapes_in_detail(toks, name):
 def test_empty_answer_gives_empty_mask(toks, name):
     mask = action_token_mask(toks[name], [])
     assert mask.shape == (0,) and mask.dtype == bool
-    ends = token_end_offsets(toks[name], [])
-    assert ends.shape == (0,)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: transformers 5 batch_decode([]) returns [''], so token_end_offsets([]) is [0], not empty "
+    "(action_token_mask guards the empty case itself)",
+)
+def test_token_end_offsets_of_no_tokens_is_empty(toks):
+    assert token_end_offsets(toks["byte_bpe_tiny"], []).shape == (0,)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -403,6 +415,9 @@ def test_eos_and_numpy_ids(toks, name):
     np.testing.assert_array_equal(action_token_mask(tok, np.array(ids)), action_token_mask(tok, ids))
     no_key = encode(tok, "I would hit")
     assert action_token_mask(tok, [*no_key, tok.eos_token_id]).all()
+    if tok.bos_token_id is not None:  # special tokens are skipped: a leading BOS is a thought token
+        with_bos = [tok.bos_token_id, *ids, tok.eos_token_id]
+        np.testing.assert_array_equal(action_token_mask(tok, with_bos), [False, *action_token_mask(tok, ids), True])
 
 
 @pytest.mark.parametrize("name", FAITHFUL)
@@ -448,7 +463,7 @@ def test_wordpiece_quoted_key_is_not_a_key_after_decoding(toks):
 UNICODE_ANSWERS = [
     '{"thoughts": "♥ ünïcödé, 10♠ and 😀", "action": "hit"}',
     "{'thoughts': 'ça va ♥', 'action': 'stand'}",
-    '{"thoughts":"😀♥","action":"+"}',
+    '{"thoughts":"ü","action":"+"}',
     'Voilà ♥\n{"thoughts": "über 21? nein", "action": "stand"}',
 ]
 
@@ -472,15 +487,29 @@ def test_non_ascii_thoughts_before_the_key(toks, name, answer):
             "sentencepiece_byte_fallback",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="BUG: a ByteFallback decoder turns a partial character into one U+FFFD per byte "
-                "('��' for 2 of ♥'s 3 bytes), so a prefix's decoded length overshoots and the split "
-                "starts inside the character before the key",
+                reason="BUG: with a ByteFallback decoder (Llama style), a prefix ending inside a "
+                "multi-byte character decodes to one U+FFFD per byte of the run, its length "
+                "overshoots, and the split starts inside the thoughts before the key",
             ),
         ),
     ],
 )
-@pytest.mark.parametrize("answer", ["{'thoughts': 'ok', 'x': '♥'action': 'hit'}", "thoughts: ok 😀\naction: hit"])
-def test_multibyte_character_right_before_the_key(toks, name, answer):
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"thoughts": "思考完毕", "action": "hit"}',  # a run of characters outside the vocabulary
+        '{"thoughts": "ok 😀😀😀", "action": "hit"}',
+        '{"thoughts":"😀♥","action":"+"}',
+        "thoughts: ok 😀\naction: hit",
+        "{'thoughts': 'ok', 'x': '♥'action': 'hit'}",
+    ],
+)
+def test_multibyte_characters_shortly_before_the_key(toks, name, answer):
+    """Byte-level decoders decode a cut character to one U+FFFD, so a decoded prefix is never
+    longer than the answer up to the end of that character and the split lands on the key.
+    A ByteFallback decoder turns a whole run of byte tokens that ends in a cut character into one
+    U+FFFD per byte, so the decoded prefix inside the run overshoots by up to ~2 characters per
+    3-byte character and the split lands inside the thoughts."""
     tok = toks[name]
     ids = encode(tok, answer)
     thought, action = check_split(tok, ids)
@@ -499,10 +528,14 @@ WRAPPERS = [  # (text before the key, key, text after the value)
     ("thoughts: {t}\n", "action: ", "{a}"),
     ('{{"thoughts": "{t}", ', '"action":', ""),  # cut off right after the key
 ]
-THOUGHTS = st.text(alphabet=string.printable, max_size=60).filter(lambda t: "action" not in t.lower())
+# Special tokens' text ("</s>", "[UNK]", ...) would be encoded as special tokens and skipped when decoding.
+SPECIAL_TEXTS = ("<pad>", "<s>", "</s>", "<unk>", "<|endoftext|>", "[UNK]", "[SEP]")
+THOUGHTS = st.text(alphabet=string.printable, max_size=60).filter(
+    lambda t: "action" not in t.lower() and not any(special in t for special in SPECIAL_TEXTS)
+)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(thoughts=THOUGHTS, word=st.sampled_from(ACTION_WORDS), wrapper=st.sampled_from(WRAPPERS))
 @pytest.mark.parametrize("name", FAITHFUL)
 def test_property_split_lands_on_the_key(toks, name, thoughts, word, wrapper):

@@ -3,7 +3,9 @@
 ``act`` samples answers with one ``generate`` call and takes everything PPO needs from it: the
 answer tokens, their old log-probabilities from the *raw* logits (``output_logits``) divided by
 the temperature, and the value from the prefill's last hidden state at the last prompt token.
-There is no second forward pass. ``evaluate`` recomputes the same quantities with gradients in
+There is no second forward pass. That hidden state is caught on its way into the LM head (a
+forward pre-hook) rather than with ``output_hidden_states``, which would keep every layer's
+states for every position. ``evaluate`` recomputes the same quantities with gradients in
 one forward pass over prompt + answer; on the same tokens it agrees with ``act`` to float
 precision, which the tests check.
 
@@ -15,6 +17,7 @@ both ``act`` and ``evaluate`` take log-probs under that same masked distribution
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,6 +137,17 @@ class VLMPolicy(nn.Module):
         inputs = self.processor(images=pictures, text=texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return inputs.to(self.device)
 
+    @contextmanager
+    def _final_hidden_states(self):
+        """Collects what the LM head receives (the last layer's normalised hidden states) on
+        each forward call inside the block; the first call is the prompt's."""
+        captured: list[torch.Tensor] = []
+        handle = self.model.get_output_embeddings().register_forward_pre_hook(lambda _, args: captured.append(args[0]))
+        try:
+            yield captured
+        finally:
+            handle.remove()
+
     # --------------------------------------------------------------- acting
     def _masked_log_probs(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Per-token log-probs at the temperature, under the distribution sampling really uses."""
@@ -161,27 +175,27 @@ class VLMPolicy(nn.Module):
     def act(self, images: np.ndarray | None, prompts: list[str]) -> Rollout:
         """Sample one answer per prompt, with its λ-weighted log-prob and the state's value."""
         inputs = self.encode(images, prompts)
-        output = self.model.generate(
-            **inputs,
-            do_sample=True,
-            temperature=self.temperature,
-            top_k=0,
-            top_p=1.0,
-            max_new_tokens=self.max_new_tokens,
-            suppress_tokens=self.suppressed_ids or None,
-            pad_token_id=self.pad_token_id,
-            eos_token_id=self.eos_token_ids,
-            return_dict_in_generate=True,
-            output_logits=True,
-            output_hidden_states=True,
-        )
+        with self._final_hidden_states() as hidden:
+            output = self.model.generate(
+                **inputs,
+                do_sample=True,
+                temperature=self.temperature,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=self.max_new_tokens,
+                suppress_tokens=self.suppressed_ids or None,
+                pad_token_id=self.pad_token_id,
+                eos_token_id=self.eos_token_ids,
+                return_dict_in_generate=True,
+                output_logits=True,
+            )
         prompt_length = inputs["input_ids"].shape[1]
         tokens = output.sequences[:, prompt_length:]
         token_mask, action_mask, answers = self._answer_masks(tokens)
         per_token = self._masked_log_probs(torch.stack(output.logits, dim=1), tokens)
         mask, act_mask = (torch.as_tensor(m, device=per_token.device) for m in (token_mask, action_mask))
         log_probs = sequence_log_prob(per_token, mask, act_mask, self.thought_coef)
-        values = self.value_head(output.hidden_states[0][-1][:, -1, :])
+        values = self.value_head(hidden[0][:, -1, :])
         padded = np.full((len(prompts), self.max_new_tokens), self.pad_token_id, dtype=np.int64)
         padded[:, : tokens.shape[1]] = tokens.cpu().numpy()
         width = (len(prompts), self.max_new_tokens)
@@ -209,8 +223,9 @@ class VLMPolicy(nn.Module):
         if not _uses_multimodal_rope(self.model.config):
             # The positions generate() uses with left padding, so both passes see the same ones.
             model_inputs["position_ids"] = (attention.long().cumsum(-1) - 1).clamp(min=0)
-        output = self.model(**model_inputs, output_hidden_states=True, use_cache=False)
-        values = self.value_head(output.hidden_states[-1][:, prompt_length - 1, :])
+        with self._final_hidden_states() as hidden:
+            output = self.model(**model_inputs, use_cache=False)
+        values = self.value_head(hidden[0][:, prompt_length - 1, :])
         if tokens is None:
             return None, values
         return output.logits[:, prompt_length - 1 : prompt_length - 1 + tokens.shape[1]], values
