@@ -72,6 +72,18 @@ def test_unreadable_answer_random_is_seeded_and_reported():
     assert len(set(first)) > 3  # spread over the action space
 
 
+def test_random_actions_are_independent_of_the_deal():
+    """With max_position=1 the right move is decided by the env's first draw; a random action
+    drawn from the same stream would always be right."""
+    env = make_text_env("gym_cards/NumberLine-v0", max_position=1)
+    right = 0
+    for seed in range(400):
+        _, info = env.reset(seed=seed)
+        _, _, _, _, step = env.step("no idea")
+        right += step["env_action"] == (1 if info["Target"] > info["Current"] else 0)
+    assert abs(right / 400 - 0.5) < 5 * 0.025  # 0.5 +- 5 standard errors
+
+
 def test_unreadable_answer_raise_leaves_env_untouched():
     env = make_text_env("gym_cards/EZPoints-v0", on_invalid="raise")
     env.reset(seed=0)

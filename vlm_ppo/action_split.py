@@ -23,12 +23,22 @@ from gym_cards.action_parsing import find_action_key
 def token_end_offsets(tokenizer, token_ids: Sequence[int]) -> np.ndarray:
     """Character offset in the decoded answer at which each token's text ends.
 
-    Decoding every prefix (one batched call) is exact for any tokenizer whose decoding of a
-    prefix is a prefix of the full decoding, which holds for byte-level BPE, SentencePiece and
-    WordPiece alike; it never relies on token strings or ids.
+    Every prefix is decoded (one batched call). A decoded prefix counts only when it really is a
+    prefix of the full decoding: a prefix cut inside a multi-byte character decodes to
+    replacement characters (byte-fallback tokenizers write one per byte), and such a token ends
+    where the previous one did. This never relies on token strings or ids.
     """
-    prefixes = tokenizer.batch_decode([list(token_ids[: i + 1]) for i in range(len(token_ids))], skip_special_tokens=True)
-    return np.maximum.accumulate(np.array([len(p) for p in prefixes], dtype=np.int64)) if prefixes else np.zeros(0, np.int64)
+    token_ids = list(token_ids)
+    if not token_ids:
+        return np.zeros(0, np.int64)
+    full = tokenizer.decode(token_ids, skip_special_tokens=True)
+    prefixes = tokenizer.batch_decode([token_ids[: i + 1] for i in range(len(token_ids))], skip_special_tokens=True)
+    ends, end = np.zeros(len(token_ids), np.int64), 0
+    for i, prefix in enumerate(prefixes):
+        if len(prefix) > end and full.startswith(prefix):
+            end = len(prefix)
+        ends[i] = end
+    return ends
 
 
 def action_token_mask(tokenizer, token_ids: Sequence[int]) -> np.ndarray:

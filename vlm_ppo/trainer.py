@@ -56,6 +56,9 @@ METRICS = (
     "time/SPS",
 )
 TIME_METRICS = tuple(name for name in METRICS if name.startswith("time/"))
+# Mixed into the minibatch-shuffling seed so it never reproduces an env's generator (the envs
+# seed theirs with plain integers).
+_BUFFER_STREAM = 0xB0FFE5
 
 
 def seed_everything(seed: int) -> None:
@@ -88,6 +91,19 @@ def ensure_model(config: TrainConfig, run_dir: Path, say) -> str:
         build_tiny_model(path, architecture="text" if config.text_only else "llava", seed=config.seed)
     say(f"NOTE: no --model given; training a tiny RANDOM-WEIGHT smoke-test model built at {path}. It tests the pipeline, it will not learn the game like a real VLM.")
     return str(path)
+
+
+def step_info_values(info: dict, key: str) -> list:
+    """``info[key]`` of this step for every env. With same-step autoreset, an env that just
+    finished reports its step in ``info["final_info"]`` and its reset in ``info`` itself."""
+    final = info.get("final_info", {})
+    values = []
+    for env in range(len(info.get("_" + key, final.get("_" + key, [])))):
+        if final.get("_" + key, np.zeros(env + 1, bool))[env]:
+            values.append(final[key][env])
+        elif info.get("_" + key, np.zeros(env + 1, bool))[env]:
+            values.append(info[key][env])
+    return values
 
 
 class MetricsLog:
@@ -201,7 +217,7 @@ class Trainer:
             config.gae_lambda,
             pad_token_id=self._policy.pad_token_id,
             device=device,
-            rng=np.random.default_rng(config.seed + 1000 * rank),
+            rng=np.random.default_rng([_BUFFER_STREAM, config.seed, rank]),  # never an env's stream
         )
         self.update = 0
         self.env_steps = 0
@@ -231,12 +247,23 @@ class Trainer:
         return TrainConfig(**values)
 
     def _restore(self, state: TrainingState) -> None:
-        self.update, self.env_steps = state.update, state.env_steps
-        restore_rng(state.rng["global"])
-        self.buffer.rng = state.rng["buffer"]
-        self.envs.close()
-        self.envs = make_vector_env(self.config, state.envs)
-        self.observation, self.episode_starts = state.observation, state.episode_starts
+        """Counters always; envs and RNGs exactly in a single process. The checkpoint holds the
+        main process's envs and RNGs only, so with several processes every rank continues with
+        freshly seeded ones rather than all copying rank 0's."""
+        self.update, self.env_steps = state.update, state.env_steps // self.accelerator.num_processes
+        if self.accelerator.num_processes == 1:
+            restore_rng(state.rng["global"])
+            self.buffer.rng = state.rng["buffer"]
+            self.envs.close()
+            self.envs = make_vector_env(self.config, state.envs)
+            self.observation, self.episode_starts = state.observation, state.episode_starts
+            return
+        rank, config = self.accelerator.process_index, self.config
+        seed = config.seed + 1000 * rank + 100_000 * self.update
+        seed_everything(seed)
+        self.buffer.rng = np.random.default_rng([_BUFFER_STREAM, seed])
+        self.observation, _ = self.envs.reset(seed=[seed + i for i in range(config.num_envs)])
+        self.episode_starts = np.ones(config.num_envs, dtype=bool)
 
     def _images(self, observation) -> np.ndarray | None:
         return observation["image"] if "image" in observation else None
@@ -262,7 +289,7 @@ class Trainer:
             self.buffer.add(
                 images, prompts, step.tokens, step.token_mask, step.action_mask, rewards, self.episode_starts, step.values, step.log_probs
             )
-            parsed.extend(info["action_parsed"].tolist())
+            parsed.extend(step_info_values(info, "action_parsed"))
             final_info = info.get("final_info", {})
             if "episode" in final_info:
                 done = final_info["_episode"]
@@ -356,7 +383,7 @@ class Trainer:
         if self.is_main:
             state = TrainingState(
                 update=self.update,
-                env_steps=self.env_steps,
+                env_steps=self.env_steps * self.accelerator.num_processes,
                 config={**vars(self.config), "value_hidden_sizes": list(self.config.value_hidden_sizes)},
                 rng={"global": rng_state(), "buffer": self.buffer.rng},
                 envs=list(self.envs.envs),

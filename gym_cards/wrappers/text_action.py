@@ -11,6 +11,9 @@ from gym_cards.action_parsing import parse_action
 from gym_cards.wrappers.text_observation import text_space
 
 ON_INVALID = ("random", "raise")
+# Mixed into the reset seed: the env seeds its own generator with the bare seed, and the same
+# seed would give the same stream, making "random" actions copy the env's draws (the deal).
+_STREAM = 0x7E47AC7
 
 
 class TextAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -44,7 +47,7 @@ class TextAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._rng = np.random.default_rng([_STREAM, seed])
         return self.env.reset(seed=seed, options=options)
 
     def step(self, answer: str):
