@@ -33,12 +33,24 @@ def _number(token: str) -> int | None:
         return None
 
 
+def apply_operator(a: Fraction, b: Fraction, op: str) -> Fraction | None:
+    """``a op b`` exactly; ``None`` for division by zero."""
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a / b if b != 0 else None
+
+
 def _apply(values: list[Fraction], op: str) -> bool:
     """Replace the top two values by ``a op b``; ``False`` on division by zero."""
     b, a = values.pop(), values.pop()
-    if op == "/" and b == 0:
+    result = apply_operator(a, b, op)
+    if result is None:
         return False
-    values.append(a + b if op == "+" else a - b if op == "-" else a * b if op == "*" else a / b)
+    values.append(result)
     return True
 
 

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
-from gym_cards.formula import OPERATORS, evaluate
+from gym_cards.formula import OPERATORS, apply_operator, evaluate
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
 
@@ -29,16 +29,6 @@ def _tokens(expr, parent_op: str | None = None, is_right: bool = False) -> list[
     return ["(", *inner, ")"] if needs_parentheses else inner
 
 
-def _combine(a: Fraction, b: Fraction, op: str) -> Fraction | None:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return a / b if b != 0 else None
-
-
 def _search(items: list[tuple[Fraction, object]], target: Fraction, operators: Sequence[str], all_orders: bool):
     if len(items) == 1:
         if items[0][0] == target:
@@ -53,7 +43,7 @@ def _search(items: list[tuple[Fraction, object]], target: Fraction, operators: S
             for op in operators:
                 if op in "+*" and i > j and not all_orders:  # commutative: one order is enough
                     continue
-                value = _combine(a, b, op)
+                value = apply_operator(a, b, op)
                 if value is not None:
                     yield from _search([*rest, (value, (op, expr_a, expr_b))], target, operators, all_orders)
 

@@ -158,12 +158,8 @@ trees = st.recursive(
 )
 
 
-def tree_value(tree) -> Fraction | None:
-    """The tree's exact value; ``None`` if it divides by zero anywhere."""
-    if isinstance(tree, int):
-        return Fraction(tree)
-    op, left, right = tree
-    a, b = tree_value(left), tree_value(right)
+def reference_apply(op: str, a: Fraction | None, b: Fraction | None) -> Fraction | None:
+    """The test's own arithmetic (independent of gym_cards): ``None`` propagates, x / 0 is ``None``."""
     if a is None or b is None:
         return None
     if op == "+":
@@ -173,6 +169,14 @@ def tree_value(tree) -> Fraction | None:
     if op == "*":
         return a * b
     return None if b == 0 else a / b
+
+
+def tree_value(tree) -> Fraction | None:
+    """The tree's exact value; ``None`` if it divides by zero anywhere."""
+    if isinstance(tree, int):
+        return Fraction(tree)
+    op, left, right = tree
+    return reference_apply(op, tree_value(left), tree_value(right))
 
 
 def full_parentheses(tree) -> list[str]:
@@ -289,17 +293,7 @@ def ast_value(tokens: list[str]) -> Fraction | None:
         if isinstance(node, ast.Constant) and type(node.value) is int:
             return Fraction(node.value)
         if isinstance(node, ast.BinOp) and type(node.op) in _AST_OPERATORS:
-            a, b = walk(node.left), walk(node.right)
-            if a is None or b is None:
-                return None
-            op = _AST_OPERATORS[type(node.op)]
-            if op == "+":
-                return a + b
-            if op == "-":
-                return a - b
-            if op == "*":
-                return a * b
-            return None if b == 0 else a / b
+            return reference_apply(_AST_OPERATORS[type(node.op)], walk(node.left), walk(node.right))
         return None  # UnaryOp, Pow, Call, Tuple, ...: not in the formula grammar
 
     return walk(tree.body)

@@ -1,5 +1,8 @@
 """PPO fine-tuning of Hugging Face vision-language models that think, then act.
 
-Not built yet: this package is reserved for the training half of the project (see the
-vlm_ppo issue). ``gym_cards`` does not import it.
+The pieces, in the order data flows: ``prompts`` and ``agent_env`` (what the model sees and how
+its answer reaches the env), ``policy`` (generation, log-probs, values; ``action_split`` finds
+the action tokens), ``buffer`` (SB3's rollout buffer), ``ppo`` (the loss and update),
+``trainer`` (the loop, with ``checkpoint``), and ``cli`` (``vlm-ppo``). Heavy libraries are
+imported by the modules that need them, so ``import vlm_ppo`` is cheap.
 """
