@@ -14,7 +14,7 @@ from vlm_ppo.trainer import METRICS, TIME_METRICS
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 SMALL = [
-    "--env-id", "gym_cards/NumberLine-v0", "--num-envs", "2", "--num-steps", "4", "--max-new-tokens", "12",
+    "--env", "gym_cards/NumberLine-v0", "--num-envs", "2", "--num-steps", "4", "--max-new-tokens", "12",
     "--ppo-epochs", "2", "--grad-accum-steps", "4", "--lora-r", "4", "--lora-alpha", "8",
     "--value-hidden-sizes", "16", "--save-every", "1", "--seed", "3",
 ]

@@ -97,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="YAML file of config values (flags override it)")
     train.add_argument("--resume", help="a run directory or checkpoint to continue exactly")
     add_config_flags(train)
-    train.add_argument("--env", dest="env_id", help=argparse.SUPPRESS)
+    train.add_argument("--env", dest="env_id", help="the env id (same as --env-id)")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint on held-out seeds")

@@ -288,7 +288,7 @@ def build_sft_dataset(
         env.close()
         raise ValueError(f"image records need uint8 image observations, {env_id} gives {space}; use text_only=True")
     expert = expert_for(env)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, NOISE_STREAM])
     out.mkdir(parents=True, exist_ok=True)
     if not text_only:
         (out / IMAGE_DIR).mkdir()
@@ -301,7 +301,7 @@ def build_sft_dataset(
             total, step, done = 0.0, 0, False
             while not done:
                 advice = expert.advise(env)
-                by_expert = bool(rng.random() >= noise)
+                by_expert = bool(rng.random() > noise)
                 if not by_expert:
                     advice = mistake(env, advice, rng)
                     mistakes += 1
