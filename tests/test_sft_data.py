@@ -27,7 +27,6 @@ NUMBER_LINE = "gym_cards/NumberLine-v0"
 EZ_POINTS = "gym_cards/EZPoints-v0"
 POINTS24 = "gym_cards/Points24-v0"
 BLACKJACK = "gym_cards/Blackjack-v0"
-FORMULA_GAMES = (EZ_POINTS, POINTS24)
 # Small deals that play fast, and Points24 deals the expert can always win.
 EPISODES = {NUMBER_LINE: 10, EZ_POINTS: 6, POINTS24: 6, BLACKJACK: 12}
 ENV_KWARGS = {NUMBER_LINE: {}, EZ_POINTS: {}, POINTS24: {"solvable_only": True}, BLACKJACK: {}}

@@ -81,7 +81,10 @@ def _plot(args: argparse.Namespace) -> int:
 def _init_tiny(args: argparse.Namespace) -> int:
     from vlm_ppo.tiny import build_tiny_model
 
-    path = build_tiny_model(args.output_dir, architecture=args.architecture, image_size=args.image_size, seed=args.seed)
+    path = build_tiny_model(
+        args.output_dir, architecture=args.architecture, image_size=args.image_size,
+        hidden_size=args.hidden_size, num_layers=args.num_layers, seed=args.seed,
+    )
     print(f"built a tiny random-weight {args.architecture} smoke-test model at {path}")
     return 0
 
@@ -124,7 +127,9 @@ def parser() -> argparse.ArgumentParser:
     tiny = commands.add_parser("init-tiny", help="build a tiny random-weight model offline (smoke tests)")
     tiny.add_argument("output_dir")
     tiny.add_argument("--architecture", choices=ARCHITECTURES, default="llava")
-    tiny.add_argument("--image-size", type=int, default=56)
+    tiny.add_argument("--image-size", type=int, default=56, help="square image side (multiple of 4)")
+    tiny.add_argument("--hidden-size", type=int, default=64, help="64: ~0.3M parameters (smoke tests); 256 with 4 layers: ~5M (can learn)")
+    tiny.add_argument("--num-layers", type=int, default=2, help="layers of the vision tower and of the language model")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(run=_init_tiny)
     return main

@@ -30,7 +30,9 @@ record says; the record has ``expert: false``). The mistakes, per env:
 
 Episode ``k`` is reset with seed ``seed + k``; the mistakes are drawn from a separate generator
 seeded with ``[seed, NOISE_STREAM]`` (never the bare seed, whose stream is the env's own), so the
-deals do not depend on ``noise`` and the same arguments give byte-identical files.
+deals do not depend on ``noise`` and the same arguments give byte-identical files. Every step
+draws one number from it (a mistake when it is below ``noise``); a formula-game mistake draws one
+more to pick its token.
 
 The directory written::
 
@@ -234,6 +236,7 @@ def _llava_entry(record: SFTRecord) -> dict:
 
 
 def _check_arguments(episodes: int, seed: int, noise: float, env_kwargs: dict, out: Path) -> None:
+    """Refuse bad arguments before anything is played or written."""
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -301,7 +304,7 @@ def build_sft_dataset(
             total, step, done = 0.0, 0, False
             while not done:
                 advice = expert.advise(env)
-                by_expert = bool(rng.random() > noise)
+                by_expert = bool(rng.random() >= noise)
                 if not by_expert:
                     advice = mistake(env, advice, rng)
                     mistakes += 1
@@ -332,7 +335,7 @@ def build_sft_dataset(
         noise=float(noise),
         chain_of_thought=chain_of_thought,
         text_only=text_only,
-        env_kwargs=env_kwargs,
+        env_kwargs=json.loads(json.dumps(env_kwargs)),  # as dataset.json will give it back (tuples as lists)
         records=len(llava),
         mistakes=mistakes,
         mean_return=float(np.mean(returns)),
