@@ -120,6 +120,16 @@ def test_missing_model_and_checkpoint_paths(tmp_path, capsys):
     assert "no checkpoint at" in capsys.readouterr().err
 
 
+def test_sft_data_writes_records_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "data"
+    assert main(["sft-data", "--env", "gym_cards/NumberLine-v0", "--episodes", "3", "--out", str(out), "--noise", "0.5"]) == 0
+    assert "records" in capsys.readouterr().out
+    lines = (out / "records.jsonl").read_text().splitlines()
+    assert len(lines) == json.loads((out / "dataset.json").read_text())["records"] > 0
+    assert main(["sft-data", "--env", "gym_cards/NumberLine-v0", "--episodes", "1", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
 def test_init_tiny(tmp_path):
     assert main(["init-tiny", str(tmp_path / "m"), "--architecture", "idefics3"]) == 0
     assert (tmp_path / "m" / "config.json").is_file()

@@ -4,6 +4,7 @@
     vlm-ppo train --resume RUN_DIR
     vlm-ppo eval (--model PATH | --checkpoint DIR) --env gym_cards/NumberLine-v0 --episodes 200 --seed 0
     vlm-ppo plot RUN_DIR
+    vlm-ppo sft-data --env gym_cards/NumberLine-v0 --episodes 200 --out data/nl [--noise 0.3]
     vlm-ppo init-tiny OUT_DIR [--architecture llava]
 """
 
@@ -13,6 +14,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local directories; never reach for a hub
 
@@ -71,6 +74,17 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sft_data(args: argparse.Namespace) -> int:
+    from vlm_ppo.sft_data import build_sft_dataset
+
+    info = build_sft_dataset(
+        args.env, args.episodes, args.out, seed=args.seed, noise=args.noise, chain_of_thought=args.chain_of_thought,
+        text_only=args.text_only, env_kwargs=args.env_kwargs,
+    )
+    print(f"wrote {info.records} records ({info.mistakes} deliberate mistakes) from {info.episodes} episodes to {args.out}; expert success {info.success_rate:.1%}")
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
     from vlm_ppo.plotting import plot_run
 
@@ -119,6 +133,17 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="JSON file to write (default: in the run directory)")
     evaluate.set_defaults(run=_eval)
 
+    data = commands.add_parser("sft-data", help="roll out the expert and write supervised (image, prompt, answer) records")
+    data.add_argument("--env", required=True, help="env id, e.g. gym_cards/NumberLine-v0")
+    data.add_argument("--episodes", type=int, required=True)
+    data.add_argument("--out", required=True, help="output directory (must be new or empty)")
+    data.add_argument("--seed", type=int, default=0, help="episode k is reset with seed + k")
+    data.add_argument("--noise", type=float, default=0.0, help="fraction of expert moves replaced by plausible mistakes")
+    data.add_argument("--chain-of-thought", action=argparse.BooleanOptionalAction, default=True)
+    data.add_argument("--text-only", action=argparse.BooleanOptionalAction, default=False)
+    data.add_argument("--env-kwargs", type=yaml.safe_load, default=None, help="YAML mapping of env options")
+    data.set_defaults(run=_sft_data)
+
     plot = commands.add_parser("plot", help="write learning-curve PNGs for a run")
     plot.add_argument("run_dir")
     plot.add_argument("--out", help="PNG path (default RUN_DIR/learning_curves.png)")
@@ -144,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except (FileNotFoundError, ValueError, CheckpointError) as error:
+    except (OSError, ValueError, CheckpointError) as error:  # missing/existing files, bad input, broken checkpoints
         print(f"vlm-ppo: error: {error}", file=sys.stderr)
         return 2
 

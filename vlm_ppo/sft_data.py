@@ -22,7 +22,8 @@ record says; the record has ``expert: false``). The mistakes, per env:
   the expert's token, and it is drawn uniformly from the tokens that keep the formula well formed
   using only cards still on the table (a card number not used yet or ``(`` where an operand comes,
   an operator or a closing ``)`` where an operator comes); when no such token is wrong, from the
-  operators, parentheses and unused card numbers. The reason is the expert's solution with the
+  operators, parentheses and unused card numbers (so EZPoints' first-token mistakes are always
+  ``+`` or ``*``: either card starts a solution). The reason is the expert's solution with the
   token swapped in (swapped with its next occurrence when the solution has it later on), e.g.
   ``"3 + 4 = 12 uses every card once, so the next token is +"``; where the expert presses ``=``
   (formula done, hopeless or no solution) it is ``"the formula 3 * 4 + can still reach 12, so
