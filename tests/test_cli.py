@@ -130,6 +130,18 @@ def test_sft_data_writes_records_and_refuses_to_overwrite(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
 
 
+def test_two_stage_pipeline_sft_then_ppo(tmp_path, capsys):
+    """The paper's pipeline end to end: expert data, SFT, then PPO and eval from the SFT model."""
+    data, sft_run = tmp_path / "data", tmp_path / "sft"
+    assert main(["sft-data", "--env", "gym_cards/NumberLine-v0", "--episodes", "4", "--out", str(data)]) == 0
+    assert main(["sft", "--data", str(data), "--output-dir", str(sft_run), "--epochs", "1", "--batch-size", "4", "--lora-r", "4", "--lora-alpha", "8"]) == 0
+    model = sft_run / "model"
+    assert (model / "config.json").is_file() and (sft_run / "sft_metrics.csv").is_file() and (sft_run / "sft_loss.png").is_file()
+    assert main(["train", *SMALL, "--model", str(model), "--total-env-steps", "8", "--output-dir", str(tmp_path / "ppo")]) == 0
+    assert len(rows(tmp_path / "ppo")) == 1
+    assert main(["eval", "--model", str(model), "--env", "gym_cards/NumberLine-v0", "--episodes", "2", "--output", str(tmp_path / "e.json")]) == 0
+
+
 def test_init_tiny(tmp_path):
     assert main(["init-tiny", str(tmp_path / "m"), "--architecture", "idefics3"]) == 0
     assert (tmp_path / "m" / "config.json").is_file()

@@ -5,6 +5,7 @@
     vlm-ppo eval (--model PATH | --checkpoint DIR) --env gym_cards/NumberLine-v0 --episodes 200 --seed 0
     vlm-ppo plot RUN_DIR
     vlm-ppo sft-data --env gym_cards/NumberLine-v0 --episodes 200 --out data/nl [--noise 0.3]
+    vlm-ppo sft --data data/nl [--model PATH] --output-dir runs/sft [--no-lora] [--resume runs/sft]
     vlm-ppo init-tiny OUT_DIR [--architecture llava]
 """
 
@@ -74,6 +75,17 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sft(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from vlm_ppo.sft import SFTConfig, run_sft
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SFTConfig) if getattr(args, f.name, None) is not None}
+    model_dir = run_sft(SFTConfig(**values), resume=args.resume)
+    print(f"fine-tuned model: {model_dir} (use it with vlm-ppo train --model / vlm-ppo eval --model)")
+    return 0
+
+
 def _sft_data(args: argparse.Namespace) -> int:
     from vlm_ppo.sft_data import build_sft_dataset
 
@@ -105,6 +117,7 @@ def _init_tiny(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     from vlm_ppo.config import add_config_flags
+    from vlm_ppo.sft import SFTConfig
     from vlm_ppo.tiny import ARCHITECTURES
 
     main = argparse.ArgumentParser(prog="vlm-ppo", description="PPO fine-tuning of vision-language models on decision-making tasks.")
@@ -143,6 +156,11 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--text-only", action=argparse.BooleanOptionalAction, default=False)
     data.add_argument("--env-kwargs", type=yaml.safe_load, default=None, help="YAML mapping of env options")
     data.set_defaults(run=_sft_data)
+
+    sft = commands.add_parser("sft", help="supervised fine-tuning on sft-data records (answer tokens only)")
+    sft.add_argument("--resume", help="an SFT output directory to continue exactly")
+    add_config_flags(sft, SFTConfig, required=("data",), title="fine-tuning settings")
+    sft.set_defaults(run=_sft)
 
     plot = commands.add_parser("plot", help="write learning-curve PNGs for a run")
     plot.add_argument("run_dir")

@@ -141,10 +141,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-@functools.lru_cache(maxsize=1)
-def field_docs() -> dict[str, str]:
+@functools.lru_cache(maxsize=None)
+def field_docs(config_class: type = TrainConfig) -> dict[str, str]:
     """Each field's docstring (the string under it in the class body), for ``--help``."""
-    body = ast.parse(textwrap.dedent(inspect.getsource(TrainConfig))).body[0].body
+    body = ast.parse(textwrap.dedent(inspect.getsource(config_class))).body[0].body
     docs = {}
     for node, following in zip(body, body[1:]):
         if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
@@ -152,8 +152,8 @@ def field_docs() -> dict[str, str]:
     return docs
 
 
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(TrainConfig)
+def _field_types(config_class: type) -> dict[str, Any]:
+    return typing.get_type_hints(config_class)
 
 
 def _check_keys(values: dict[str, Any], source: str) -> None:
@@ -175,13 +175,22 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return values
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per config field (``--init-lr``, ``--no-chain-of-thought``, ...), default unset."""
-    types = _field_types()
-    group = parser.add_argument_group("config (overrides presets and --config)")
-    for f in fields(TrainConfig):
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    config_class: type = TrainConfig,
+    required: tuple[str, ...] = (),
+    title: str = "config (overrides presets and --config)",
+) -> None:
+    """One ``--flag`` per field of a config dataclass (``--init-lr``, ``--no-chain-of-thought``, ...),
+    default unset so that only what was typed overrides other layers.
+
+    :param required: fields that must be given on the command line.
+    """
+    types = _field_types(config_class)
+    group = parser.add_argument_group(title)
+    for f in fields(config_class):
         flag = "--" + f.name.replace("_", "-")
-        doc = field_docs().get(f.name, "")
+        doc = field_docs(config_class).get(f.name, "")
         kind = types[f.name]
         if kind is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=doc)
@@ -191,7 +200,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, dest=f.name, type=int, nargs="+", default=None, help=doc)
         else:
             base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
-            group.add_argument(flag, dest=f.name, type=_none_or(base), default=None, help=doc)
+            group.add_argument(flag, dest=f.name, type=_none_or(base), default=None, help=doc, required=f.name in required)
 
 
 def _none_or(kind):

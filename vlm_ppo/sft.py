@@ -37,7 +37,7 @@ import os
 import pickle
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -378,11 +378,19 @@ def load_sft_checkpoint(checkpoint: Path, model: nn.Module, optimizer, scheduler
             parameter.copy_(weights[name])
 
 
-def _config_for_resume(requested: SFTConfig, saved: dict[str, Any]) -> SFTConfig:
-    """The saved config, with only the run-length and output settings taken from the request
-    (more epochs stretch the cosine over the new total from the current step on)."""
-    known = {f.name for f in fields(SFTConfig)}
-    return SFTConfig(**{**{k: v for k, v in saved.items() if k in known}, **{k: getattr(requested, k) for k in ("epochs", "output_dir", "save_every_epochs")}})
+def _config_for_resume(requested: SFTConfig, saved: dict[str, Any], run_dir: Path) -> SFTConfig:
+    """The saved config, writing into the checkpoint's run directory: a resumed run finishes the
+    run it was (its learning-rate schedule spans its epochs). Requested settings that differ are
+    reported and not used; to train further, fine-tune ``OUTPUT/model`` in a new run."""
+    config = SFTConfig(**{**saved, "output_dir": str(run_dir)})
+    ignored = [
+        f"{f.name}={getattr(requested, f.name)!r}"
+        for f in fields(SFTConfig)
+        if f.name not in ("model", "output_dir") and getattr(requested, f.name) != getattr(config, f.name)
+    ]
+    if ignored:
+        tqdm.write(f"sft: resuming with the checkpoint's settings; ignoring the requested {', '.join(ignored)}")
+    return config
 
 
 # ---------------------------------------------------------------------------------- metrics
@@ -440,13 +448,12 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None) -> Path:
 
     :param config: the run's settings (see :class:`SFTConfig`).
     :param resume: a run directory (its newest checkpoint) or a checkpoint directory to continue
-        exactly from; its saved config is used except for ``epochs``, ``output_dir`` and
-        ``save_every_epochs``.
+        exactly from, with the config saved in it, in its run directory.
     """
     checkpoint = find_sft_checkpoint(resume) if resume is not None else None
     state = read_sft_state(checkpoint) if checkpoint is not None else None
     if state is not None:
-        config = _config_for_resume(config, state["config"])
+        config = _config_for_resume(config, state["config"], checkpoint.parent.parent)
     run_dir = Path(config.output_dir)
     if checkpoint is None and any((run_dir / "checkpoints").glob("epoch_*")):
         raise FileExistsError(f"{run_dir} holds checkpoints of an earlier run: pass resume={str(run_dir)!r} to continue it, or choose another output_dir")
@@ -463,7 +470,7 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None) -> Path:
 
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    config.model = ensure_model(config, text_only, run_dir)
+    config = replace(config, model=ensure_model(config, text_only, run_dir))
     if not text_only and not is_vision_language_model(config.model):
         raise ValueError(f"{config.model} is a text-only model, but the dataset at {data_dir} has images; make a text_only dataset for it")
     model, processor = prepare_model(config, config.model, device)
