@@ -69,6 +69,20 @@ def test_resume_continues_exactly(trained, tmp_path):
     assert without_time(rows(run)) == without_time(rows(straight))
 
 
+def test_full_weights_train_resume_and_eval(trained, tmp_path):
+    """--no-lora trains every language-model weight; checkpoints hold the model, resume exactly."""
+    model = str(trained / "tiny_model")
+    full = [*SMALL, "--model", model, "--no-lora"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["train", *full, "--total-env-steps", "16", "--output-dir", str(straight)]) == 0
+    assert (straight / "checkpoints" / "update_000002" / "model" / "config.json").is_file()
+    assert not (straight / "checkpoints" / "update_000002" / "adapter").exists()
+    assert main(["train", *full, "--total-env-steps", "8", "--output-dir", str(resumed)]) == 0
+    assert main(["train", "--resume", str(resumed), "--output-dir", str(resumed), "--total-env-steps", "16"]) == 0
+    assert without_time(rows(resumed)) == without_time(rows(straight))
+    assert main(["eval", "--checkpoint", str(straight), "--episodes", "2", "--output", str(tmp_path / "e.json")]) == 0
+
+
 def test_resume_from_an_earlier_checkpoint_rewrites_later_rows(trained, tmp_path):
     run = tmp_path / "again"
     shutil.copytree(trained, run)
@@ -96,6 +110,7 @@ def test_plot_writes_a_png(trained, tmp_path):
     "damage, message",
     [
         (lambda c: (c / "optimizer.pt").unlink(), r"incomplete: missing \['optimizer.pt'\]"),
+        (lambda c: shutil.rmtree(c / "adapter"), r"incomplete: missing \['adapter/ or model/'\]"),
         (lambda c: (c / "trainer_state.json").write_text("{not json"), "trainer_state.json is not JSON"),
         (lambda c: (c / "value_head.safetensors").write_bytes(b"garbage"), "value_head.safetensors cannot be read"),
         (lambda c: (c / "value_head.json").write_text('{"hidden_size": 64, "hidden_sizes": [99]}'), "value head of"),

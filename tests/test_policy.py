@@ -150,3 +150,13 @@ def test_image_agent_needs_one_image_per_prompt(tiny_models):
     images, prompts = observations(False)
     with pytest.raises(ValueError, match="one image per prompt, got 2 for 3 prompts"):
         policy.act(images[:2], prompts)
+
+
+def test_full_weights_train_the_whole_language_model_only(tiny_models):
+    policy = policy_for(tiny_models["llava"], "llava", lora=False)
+    parts = {}
+    for name, parameter in policy.model.named_parameters():
+        parts.setdefault(module_part(name), set()).add(parameter.requires_grad)
+    assert parts["language"] == {True} and parts["output"] == {True}  # embeddings and LM head too
+    assert parts["vision"] == {False} and parts["projector"] == {False}
+    assert not any("lora_" in name for name, _ in policy.named_parameters())

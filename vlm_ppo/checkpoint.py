@@ -3,7 +3,8 @@
 A checkpoint is a directory, like a Hugging Face model::
 
     checkpoints/update_000005/
-        adapter/                  LoRA adapter (peft ``save_pretrained``)
+        adapter/                  LoRA adapter (peft ``save_pretrained``), or
+        model/                    the whole model when all weights train (``--no-lora``)
         value_head.safetensors    critic weights (+ value_head.json: its sizes)
         optimizer.pt, scheduler.pt
         training_state.pkl        RNG states (Python, NumPy, torch), env states, last observation
@@ -30,7 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 FORMAT_VERSION = 1
-REQUIRED = ("adapter", "value_head.safetensors", "value_head.json", "optimizer.pt", "scheduler.pt", "training_state.pkl", "trainer_state.json")
+REQUIRED = ("value_head.safetensors", "value_head.json", "optimizer.pt", "scheduler.pt", "training_state.pkl", "trainer_state.json")
 
 
 class CheckpointError(RuntimeError):
@@ -76,7 +77,9 @@ def save_checkpoint(directory: Path, model, value_head, optimizer, scheduler, st
     staging = directory / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    model.save_pretrained(staging / "adapter")
+    from peft import PeftModel
+
+    model.save_pretrained(staging / ("adapter" if isinstance(model, PeftModel) else "model"))
     save_file({k: v.detach().cpu().contiguous() for k, v in value_head.state_dict().items()}, staging / "value_head.safetensors")
     (staging / "value_head.json").write_text(json.dumps({"hidden_size": value_head.hidden_size, "hidden_sizes": list(value_head.hidden_sizes)}))
     torch.save(optimizer.state_dict(), staging / "optimizer.pt")
@@ -107,6 +110,8 @@ def find_checkpoint(path: str | Path) -> Path:
 def read_meta(checkpoint: Path) -> dict[str, Any]:
     """The checkpoint's counters and config, after checking that every file is there."""
     missing = [name for name in REQUIRED if not (checkpoint / name).exists()]
+    if not (checkpoint / "adapter").is_dir() and not (checkpoint / "model").is_dir():
+        missing.insert(0, "adapter/ or model/")
     if missing:
         raise CheckpointError(f"checkpoint {checkpoint} is incomplete: missing {missing}")
     try:

@@ -48,6 +48,8 @@ class TrainConfig:
     """Weights dtype: auto = bfloat16 on GPU, float32 on CPU."""
     q4: bool = False
     """Load the base model in 4 bits (needs bitsandbytes and CUDA)."""
+    lora: bool = True
+    """Train LoRA adapters; False trains every language-model weight (tiny models: their random LM head is out of LoRA's reach)."""
     lora_r: int = 128
     """LoRA rank."""
     lora_alpha: int = 256

@@ -55,10 +55,12 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return getattr(torch, dtype)
 
 
-def load_base_model(path: str | Path, device: torch.device, dtype: torch.dtype, q4: bool = False):
+def load_base_model(path: str | Path, device: torch.device, dtype: torch.dtype, q4: bool = False, weights: str | Path | None = None):
     """The model and its processor (VLM) or tokenizer (text LM), padding on the left.
 
     :param q4: 4-bit weights through bitsandbytes (CUDA only).
+    :param weights: load the model from this directory instead (a full-weights checkpoint),
+        keeping the processor of ``path``.
     """
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
@@ -76,12 +78,13 @@ def load_base_model(path: str | Path, device: torch.device, dtype: torch.dtype, 
             raise ImportError("--q4 needs bitsandbytes: pip install bitsandbytes") from error
         extra["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_type="nf4")
         extra["device_map"] = {"": device.index or 0}
+    source = Path(weights) if weights is not None else path
     if is_vision_language_model(path):
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, **extra)
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=dtype, **extra)
         processor = AutoProcessor.from_pretrained(path)
         processor.tokenizer.padding_side = "left"
     else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **extra)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
         processor = AutoTokenizer.from_pretrained(path)
         processor.padding_side = "left"
     if not q4:
@@ -104,6 +107,15 @@ def lora_targets(model: nn.Module, train_vision: str) -> tuple[list[str], list[s
     if not targets:
         raise ValueError("found no linear layers in the language model to put LoRA on")
     return targets, sorted(projector) if train_vision in ("projector", "all") else []
+
+
+def train_all_weights(model: nn.Module, train_vision: str) -> nn.Module:
+    """Unfreeze the language model (embeddings and LM head included) and, by ``train_vision``,
+    the projector and vision tower; the alternative to :func:`add_lora`."""
+    wanted = {"language", "output"} | ({"projector"} if train_vision in ("projector", "all") else set()) | ({"vision"} if train_vision == "all" else set())
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = module_part(name) in wanted
+    return model
 
 
 def add_lora(model: nn.Module, r: int, alpha: int, dropout: float, train_vision: str) -> nn.Module:
@@ -137,8 +149,12 @@ def build_policy(config, device: torch.device, checkpoint: Path | None = None, t
     from vlm_ppo.policy import VLMPolicy
     from vlm_ppo.value_head import ValueHead
 
-    model, processor = load_base_model(config.model, device, resolve_dtype(config.dtype, device), config.q4)
-    if checkpoint is not None:
+    full_weights = checkpoint / "model" if checkpoint is not None and (checkpoint / "model").is_dir() else None
+    model, processor = load_base_model(config.model, device, resolve_dtype(config.dtype, device), config.q4, weights=full_weights)
+    if full_weights is not None:
+        if trainable:
+            train_all_weights(model, config.train_vision)
+    elif checkpoint is not None:
         from peft import PeftModel
 
         try:
@@ -146,7 +162,10 @@ def build_policy(config, device: torch.device, checkpoint: Path | None = None, t
         except Exception as error:  # peft raises several types for an adapter that does not fit
             raise CheckpointError(f"the adapter in {checkpoint} does not fit {config.model}: {error}") from error
     elif trainable:
-        model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout, config.train_vision)
+        if config.lora:
+            model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout, config.train_vision)
+        else:
+            train_all_weights(model, config.train_vision)
     value_head = ValueHead(model.get_input_embeddings().embedding_dim, config.value_hidden_sizes).to(device)
     if checkpoint is not None:
         load_value_head_weights(checkpoint, value_head)
