@@ -22,6 +22,8 @@ import os
 import pickle
 import random
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,45 +68,65 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Yield a fresh staging directory; on success it replaces ``final`` in one rename, so a crash
+    never leaves a half-written directory under the final name."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+
+
+def find_latest(path: str | Path, marker: str, pattern: str, what: str = "checkpoint") -> Path:
+    """``path`` itself when it holds ``marker``, else the newest ``path/checkpoints/<pattern>``.
+
+    :param what: the word used in error messages.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no {what} at {path}: the path does not exist")
+    if (path / marker).exists():
+        return path
+    found = sorted((path / "checkpoints").glob(pattern)) if (path / "checkpoints").is_dir() else []
+    if not found:
+        raise CheckpointError(f"no {what} in {path}: expected {path}/checkpoints/{pattern} or a checkpoint directory")
+    return found[-1]
+
+
 def checkpoint_name(update: int) -> str:
     return f"update_{update:06d}"
 
 
 def save_checkpoint(directory: Path, model, value_head, optimizer, scheduler, state: TrainingState) -> Path:
     """Write a checkpoint for ``state.update`` under ``directory`` atomically; returns its path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / checkpoint_name(state.update)
-    staging = directory / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
     from peft import PeftModel
 
-    model.save_pretrained(staging / ("adapter" if isinstance(model, PeftModel) else "model"))
-    save_file({k: v.detach().cpu().contiguous() for k, v in value_head.state_dict().items()}, staging / "value_head.safetensors")
-    (staging / "value_head.json").write_text(json.dumps({"hidden_size": value_head.hidden_size, "hidden_sizes": list(value_head.hidden_sizes)}))
-    torch.save(optimizer.state_dict(), staging / "optimizer.pt")
-    torch.save(scheduler.state_dict(), staging / "scheduler.pt")
-    with open(staging / "training_state.pkl", "wb") as file:
-        pickle.dump({"rng": state.rng, "envs": state.envs, "observation": state.observation, "episode_starts": state.episode_starts}, file)
-    meta = {"format_version": FORMAT_VERSION, "update": state.update, "env_steps": state.env_steps, "config": state.config}
-    (staging / "trainer_state.json").write_text(json.dumps(meta, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)
+    final = directory / checkpoint_name(state.update)
+    with atomic_directory(final) as staging:
+        model.save_pretrained(staging / ("adapter" if isinstance(model, PeftModel) else "model"))
+        save_file({k: v.detach().cpu().contiguous() for k, v in value_head.state_dict().items()}, staging / "value_head.safetensors")
+        (staging / "value_head.json").write_text(json.dumps({"hidden_size": value_head.hidden_size, "hidden_sizes": list(value_head.hidden_sizes)}))
+        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
+        torch.save(scheduler.state_dict(), staging / "scheduler.pt")
+        with open(staging / "training_state.pkl", "wb") as file:
+            pickle.dump({"rng": state.rng, "envs": state.envs, "observation": state.observation, "episode_starts": state.episode_starts}, file)
+        meta = {"format_version": FORMAT_VERSION, "update": state.update, "env_steps": state.env_steps, "config": state.config}
+        (staging / "trainer_state.json").write_text(json.dumps(meta, indent=2))
     return final
 
 
 def find_checkpoint(path: str | Path) -> Path:
     """A checkpoint directory itself, or the newest checkpoint of a run directory."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no checkpoint at {path}: the path does not exist")
-    if (path / "trainer_state.json").exists():
-        return path
-    found = sorted((path / "checkpoints").glob("update_*")) if (path / "checkpoints").is_dir() else []
-    if not found:
-        raise CheckpointError(f"no checkpoint in {path}: expected {path}/checkpoints/update_NNNNNN or a checkpoint directory")
-    return found[-1]
+    return find_latest(path, "trainer_state.json", "update_*")
 
 
 def read_meta(checkpoint: Path) -> dict[str, Any]:

@@ -33,9 +33,7 @@ import csv
 import hashlib
 import json
 import math
-import os
 import pickle
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -49,7 +47,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from vlm_ppo.checkpoint import CheckpointError, restore_rng, rng_state
+from vlm_ppo.checkpoint import CheckpointError, atomic_directory, find_latest, restore_rng, rng_state
 from vlm_ppo.config import DTYPES, TRAIN_VISION
 from vlm_ppo.model_loading import (
     add_lora,
@@ -294,49 +292,31 @@ def save_model(model: nn.Module, processor, directory: Path, info: dict[str, Any
     plain Hugging Face model directory, atomically."""
     from peft import PeftModel
 
-    staging = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
     plain = model.merge_and_unload() if isinstance(model, PeftModel) else model
-    plain.save_pretrained(staging)
-    processor.save_pretrained(staging)
-    (staging / "SFT_INFO.json").write_text(json.dumps(info, indent=2))
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(staging, directory)
+    with atomic_directory(directory) as staging:
+        plain.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        (staging / "SFT_INFO.json").write_text(json.dumps(info, indent=2))
     return directory
 
 
 # ------------------------------------------------------------------------------ checkpoints
 def save_sft_checkpoint(directory: Path, model: nn.Module, optimizer, scheduler, meta: dict[str, Any]) -> Path:
     """Write ``checkpoints/epoch_NNN`` for ``meta["epoch"]`` atomically; returns its path."""
-    directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"epoch_{meta['epoch']:03d}"
-    staging = directory / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    save_file(trainable_state(model), staging / "trainable.safetensors")
-    torch.save(optimizer.state_dict(), staging / "optimizer.pt")
-    torch.save(scheduler.state_dict(), staging / "scheduler.pt")
-    with open(staging / "rng.pkl", "wb") as file:
-        pickle.dump(rng_state(), file)
-    (staging / "sft_state.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **meta}, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)
+    with atomic_directory(final) as staging:
+        save_file(trainable_state(model), staging / "trainable.safetensors")
+        torch.save(optimizer.state_dict(), staging / "optimizer.pt")
+        torch.save(scheduler.state_dict(), staging / "scheduler.pt")
+        with open(staging / "rng.pkl", "wb") as file:
+            pickle.dump(rng_state(), file)
+        (staging / "sft_state.json").write_text(json.dumps({"format_version": FORMAT_VERSION, **meta}, indent=2))
     return final
 
 
 def find_sft_checkpoint(path: str | Path) -> Path:
     """A checkpoint directory itself, or the newest checkpoint of a run directory."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"no SFT checkpoint at {path}: the path does not exist")
-    if (path / "sft_state.json").exists():
-        return path
-    found = sorted((path / "checkpoints").glob("epoch_*")) if (path / "checkpoints").is_dir() else []
-    if not found:
-        raise CheckpointError(f"no SFT checkpoint in {path}: expected {path}/checkpoints/epoch_NNN or a checkpoint directory")
-    return found[-1]
+    return find_latest(path, "sft_state.json", "epoch_*", what="SFT checkpoint")
 
 
 def _read(checkpoint: Path, name: str, reader: Callable[[Path], Any]) -> Any:
