@@ -40,7 +40,12 @@ class PromptObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs)
 
 def make_agent_env(env_id: str, chain_of_thought: bool = True, text_only: bool = False, **env_kwargs) -> gym.Env:
     """The env as the trainer sees it: prompt observations, answer-text actions (a random action
-    when no action can be read, as in the paper), and episode statistics in ``info["episode"]``."""
+    when no action can be read, as in the paper), and episode statistics in ``info["episode"]``.
+    ALFWorld ids (``alfworld/...``) get the ALFWorld adapter, which speaks the same interface."""
+    if env_id.startswith("alfworld/"):
+        from vlm_ppo.alfworld import make_alfworld_env
+
+        return make_alfworld_env(env_id, chain_of_thought, text_only, **env_kwargs)
     env = gym.make(env_id, **env_kwargs)
     env = TextAction(PromptObservation(env, chain_of_thought, text_only), on_invalid="random")
     return gym.wrappers.RecordEpisodeStatistics(env)

@@ -140,6 +140,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "gym_cards/Blackjack-v0": {"num_steps": 512, "thought_coef": 0.5, "total_env_steps": 15_000},
     "gym_cards/EZPoints-v0": {"num_steps": 1024, "thought_coef": 0.5, "total_env_steps": 15_000},
     "gym_cards/Points24-v0": {"num_steps": 1024, "thought_coef": 0.5, "total_env_steps": 15_000},
+    "alfworld/ALFWorld-v0": {"num_steps": 1024, "grad_accum_steps": 256, "thought_coef": 0.2, "total_env_steps": 12_000, "train_vision": "all"},
 }
 
 

@@ -1,5 +1,5 @@
-"""Held-out evaluation: success rate (return > 0, as the paper counts it), mean return, and how
-often the model's answers could not be parsed.
+"""Held-out evaluation: success rate (return > 0, as the paper counts it for the card games; a
+win for ALFWorld), mean return, and how often the model's answers could not be parsed.
 
 Evaluation episodes are reset with seeds from ``EVAL_SEED_OFFSET`` up, far from the small seeds
 training resets its envs with, so no evaluation episode is seeded like a training one.
@@ -59,6 +59,7 @@ def evaluate_policy(
     active = list(range(len(envs)))
     totals = np.zeros(len(envs))
     returns: list[float] = []
+    successes: list[bool] = []
     parsed: list[bool] = []
     bar = tqdm(total=episodes, unit="episode", desc="eval", disable=not progress)
     while active:
@@ -71,6 +72,7 @@ def evaluate_policy(
             parsed.append(bool(info["action_parsed"]))
             if terminated or truncated:
                 returns.append(float(totals[slot]))
+                successes.append(bool(info["alfworld_won"]) if "alfworld_won" in info else totals[slot] > 0)
                 totals[slot] = 0.0
                 bar.update(1)
                 seed_for_slot = next(next_seed, None)
@@ -87,7 +89,7 @@ def evaluate_policy(
         model=model_name,
         episodes=len(returns),
         seeds=[seeds[0], seeds[-1]],
-        success_rate=float(np.mean(outcome > 0)),
+        success_rate=float(np.mean(successes)),
         mean_return=float(np.mean(outcome)),
         parse_failure_rate=1.0 - float(np.mean(parsed)),
         returns=returns,

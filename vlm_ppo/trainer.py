@@ -109,8 +109,9 @@ def step_info_values(info: dict, key: str) -> list:
 class MetricsLog:
     """metrics.csv (one row per update) and TensorBoard, plus wandb when asked; main process only."""
 
-    def __init__(self, run_dir: Path, config: TrainConfig, resume: bool, enabled: bool) -> None:
+    def __init__(self, run_dir: Path, config: TrainConfig, resume: bool, enabled: bool, columns: tuple[str, ...] = METRICS) -> None:
         self.enabled = enabled
+        self.columns = columns
         self.path = run_dir / "metrics.csv"
         self.writer = None
         self.wandb_run = None
@@ -118,7 +119,7 @@ class MetricsLog:
             return
         if not resume or not self.path.exists():
             with open(self.path, "w", newline="") as file:
-                csv.writer(file).writerow(METRICS)
+                csv.writer(file).writerow(columns)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -146,7 +147,7 @@ class MetricsLog:
         if not self.enabled:
             return
         with open(self.path, "a", newline="") as file:
-            csv.writer(file).writerow([metrics.get(name, float("nan")) for name in METRICS])
+            csv.writer(file).writerow([metrics.get(name, float("nan")) for name in self.columns])
         step = int(metrics["env_steps"])
         if self.writer is not None:
             for name, value in metrics.items():
@@ -227,7 +228,13 @@ class Trainer:
             seeds = [config.seed + rank * config.num_envs + i for i in range(config.num_envs)]
             self.observation, _ = self.envs.reset(seed=seeds)
             self.episode_starts = np.ones(config.num_envs, dtype=bool)
-        self.log = MetricsLog(self.run_dir, config, resume=self.checkpoint is not None, enabled=self.is_main)
+        self.alfworld = config.env_id.startswith("alfworld/")
+        columns = METRICS
+        if self.alfworld:
+            from vlm_ppo.alfworld.metrics import ALFWORLD_METRICS
+
+            columns = METRICS + ALFWORLD_METRICS
+        self.log = MetricsLog(self.run_dir, config, resume=self.checkpoint is not None, enabled=self.is_main, columns=columns)
         if self.checkpoint is not None:
             self.log.truncate_after(self.update)
 
@@ -274,6 +281,11 @@ class Trainer:
         policy, config = self._policy, self.config
         self.buffer.reset()
         returns, lengths, parsed = [], [], []
+        alfworld = None
+        if self.alfworld:
+            from vlm_ppo.alfworld.metrics import AlfWorldEpisodes
+
+            alfworld = AlfWorldEpisodes()
         for _ in range(config.num_steps):
             images, prompts = self._images(self.observation), list(self.observation["prompt"])
             step = policy.act(images, prompts)
@@ -290,6 +302,8 @@ class Trainer:
                 images, prompts, step.tokens, step.token_mask, step.action_mask, rewards, self.episode_starts, step.values, step.log_probs
             )
             parsed.extend(step_info_values(info, "action_parsed"))
+            if alfworld is not None:
+                alfworld.add_info(info)
             final_info = info.get("final_info", {})
             if "episode" in final_info:
                 done = final_info["_episode"]
@@ -301,20 +315,33 @@ class Trainer:
             progress.update(config.num_envs)
         last_values = policy.value(self._images(self.observation), list(self.observation["prompt"]))
         self.buffer.compute_returns_and_advantage(torch.as_tensor(last_values), self.episode_starts)
-        return self._episode_stats(returns, lengths, parsed)
+        return self._episode_stats(returns, lengths, parsed, alfworld)
 
-    def _episode_stats(self, returns: list[float], lengths: list[int], parsed: list[bool]) -> dict[str, float]:
+    def _episode_stats(self, returns: list[float], lengths: list[int], parsed: list[bool], alfworld=None) -> dict[str, float]:
+        """Episode statistics over every process. Success is return > 0 (the paper's count for the
+        card games); for ALFWorld it is winning, since its per-step goal-condition reward makes
+        returns positive without a win."""
         from accelerate.utils import gather_object
 
         returns, lengths, parsed = (gather_object(list(x)) for x in (returns, lengths, parsed))
         nan = float("nan")
-        return {
+        alfworld_stats = {}
+        if alfworld is not None:
+            from vlm_ppo.alfworld.metrics import AlfWorldEpisodes
+
+            everyone = AlfWorldEpisodes(*(gather_object(list(values)) for values in (alfworld.won, alfworld.goal_condition, alfworld.illegal_rate, alfworld.task_type)))
+            alfworld_stats = everyone.summary()
+        stats = {
             "charts/episodic_return": float(np.mean(returns)) if returns else nan,
             "charts/success_rate": float(np.mean(np.array(returns) > 0)) if returns else nan,
             "charts/episode_length": float(np.mean(lengths)) if lengths else nan,
             "charts/episodes": float(len(returns)),
             "charts/parse_failure_rate": 1.0 - float(np.mean(parsed)) if parsed else nan,
         }
+        if alfworld_stats:
+            stats.update(alfworld_stats)
+            stats["charts/success_rate"] = alfworld_stats["alfworld/success_rate"]
+        return stats
 
     # ---------------------------------------------------------------- train
     def train(self) -> Path:
