@@ -476,7 +476,7 @@ def test_one_update_of_training_through_the_cli(tmp_path):
     model = build_tiny_model(tmp_path / "tiny", "llava")
     run = tmp_path / "run"
     argv = [
-        "train", "--env", "alfworld/ALFWorld-v0", "--env-kwargs", "{games: shipped, max_steps: 2}", "--model", str(model),
+        "train", "--env", "alfworld", "--games", "shipped", "--env-kwargs", "{max_steps: 2}", "--model", str(model),
         "--output-dir", str(run), "--num-envs", "2", "--num-steps", "4", "--total-env-steps", "8", "--max-new-tokens", "8",
         "--ppo-epochs", "1", "--grad-accum-steps", "2", "--lora-r", "2", "--lora-alpha", "4", "--value-hidden-sizes", "8",
     ]
@@ -487,3 +487,22 @@ def test_one_update_of_training_through_the_cli(tmp_path):
     assert 0.0 <= float(row["alfworld/illegal_action_rate"]) <= 1.0
     assert float(row["charts/success_rate"]) == float(row["alfworld/success_rate"])
     assert (run / "config.yaml").read_text().count("thought_coef: 0.2") == 1  # the ALFWorld preset
+
+
+def test_sft_data_from_the_alfworld_expert(tmp_path):
+    """vlm-ppo sft-data --env alfworld: expert answers that parse to admissible commands; mistakes
+    are other admissible commands, and the (replanning) expert still wins."""
+    pytest.importorskip("alfworld")
+    from vlm_ppo.cli import main
+    from vlm_ppo.sft_data import load_dataset_info, load_sft_records
+
+    out = tmp_path / "data"
+    assert main(["sft-data", "--env", "alfworld", "--games", "shipped", "--episodes", "2", "--out", str(out), "--noise", "0.3"]) == 0
+    info, records = load_dataset_info(out), load_sft_records(out)
+    assert info.env_id == "alfworld/ALFWorld-v0" and len(records) == info.records > 0
+    assert info.success_rate == 1.0 and 0 < info.mistakes < info.records
+    for record in records:
+        answer = json.loads(record.answer)
+        admissible = json.loads(record.prompt.split("Admissible commands now: ")[1].split("\n")[0])
+        assert answer["action"] in admissible and answer["thoughts"].startswith("My task is to")
+        assert (out / record.image).is_file()

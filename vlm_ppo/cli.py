@@ -21,10 +21,23 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models are local directories; never reach for a hub
 
 
+ALFWORLD_ID = "alfworld/ALFWorld-v0"
+
+
+def _env_options(env_id: str | None, env_kwargs: dict | None, games: str | None) -> tuple[str | None, dict | None]:
+    """``--env alfworld`` is short for the ALFWorld id; ``--games PATH`` picks its game folder."""
+    if env_id == "alfworld":
+        env_id = ALFWORLD_ID
+    if games is not None:
+        env_kwargs = {**(env_kwargs or {}), "games": games}
+    return env_id, env_kwargs
+
+
 def _train(args: argparse.Namespace) -> int:
     from vlm_ppo.config import build_config
     from vlm_ppo.trainer import Trainer
 
+    args.env_id, args.env_kwargs = _env_options(args.env_id, args.env_kwargs, args.games)
     config = build_config(args, config_file=args.config)
     run_dir = Trainer(config, resume=args.resume).train()
     print(f"run directory: {run_dir}")
@@ -39,6 +52,7 @@ def _eval(args: argparse.Namespace) -> int:
     from vlm_ppo.evaluation import evaluate_policy
     from vlm_ppo.model_loading import build_policy, resolve_device
 
+    args.env, games_kwargs = _env_options(args.env, None, args.games)
     checkpoint = None
     if args.checkpoint is not None:
         checkpoint = find_checkpoint(args.checkpoint)
@@ -64,7 +78,7 @@ def _eval(args: argparse.Namespace) -> int:
         batch=args.num_envs,
         chain_of_thought=config.chain_of_thought,
         text_only=config.text_only,
-        env_kwargs=config.env_kwargs if env_id == config.env_id else {},
+        env_kwargs={**(config.env_kwargs if env_id == config.env_id else {}), **(games_kwargs or {})},
         model_name=str(checkpoint or config.model),
     )
     out = Path(args.output) if args.output else (checkpoint.parent.parent if checkpoint else Path(".")) / f"eval_{env_id.split('/')[-1]}_seed{args.seed}.json"
@@ -89,6 +103,7 @@ def _sft(args: argparse.Namespace) -> int:
 def _sft_data(args: argparse.Namespace) -> int:
     from vlm_ppo.sft_data import build_sft_dataset
 
+    args.env, args.env_kwargs = _env_options(args.env, args.env_kwargs, args.games)
     info = build_sft_dataset(
         args.env, args.episodes, args.out, seed=args.seed, noise=args.noise, chain_of_thought=args.chain_of_thought,
         text_only=args.text_only, env_kwargs=args.env_kwargs,
@@ -127,14 +142,16 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="YAML file of config values (flags override it)")
     train.add_argument("--resume", help="a run directory or checkpoint to continue exactly")
     add_config_flags(train)
-    train.add_argument("--env", dest="env_id", help="the env id (same as --env-id)")
+    train.add_argument("--env", dest="env_id", help="the env id (same as --env-id); 'alfworld' for ALFWorld")
+    train.add_argument("--games", help="ALFWorld: a folder of games, or 'shipped' (default: $ALFWORLD_DATA)")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint on held-out seeds")
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="a Hugging Face model directory")
     source.add_argument("--checkpoint", help="a vlm-ppo checkpoint (or run directory: its newest checkpoint)")
-    evaluate.add_argument("--env", help="env id (default: the checkpoint's)")
+    evaluate.add_argument("--env", help="env id (default: the checkpoint's); 'alfworld' for ALFWorld")
+    evaluate.add_argument("--games", help="ALFWorld: a folder of games, or 'shipped'")
     evaluate.add_argument("--episodes", type=int, default=200)
     evaluate.add_argument("--seed", type=int, default=0, help="evaluation seed (episodes use held-out seeds from it)")
     evaluate.add_argument("--num-envs", type=int, default=8, help="episodes played in parallel")
@@ -147,7 +164,8 @@ def parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_eval)
 
     data = commands.add_parser("sft-data", help="roll out the expert and write supervised (image, prompt, answer) records")
-    data.add_argument("--env", required=True, help="env id, e.g. gym_cards/NumberLine-v0")
+    data.add_argument("--env", required=True, help="env id, e.g. gym_cards/NumberLine-v0, or 'alfworld'")
+    data.add_argument("--games", help="ALFWorld: a folder of games, or 'shipped'")
     data.add_argument("--episodes", type=int, required=True)
     data.add_argument("--out", required=True, help="output directory (must be new or empty)")
     data.add_argument("--seed", type=int, default=0, help="episode k is reset with seed + k")

@@ -252,6 +252,18 @@ def _check_arguments(episodes: int, seed: int, noise: float, env_kwargs: dict, o
         raise FileExistsError(f"{out} already exists and is not an empty directory; choose a new out_dir")
 
 
+def _alfworld_step(env: gym.Env, observation: dict, by_expert: bool, rng: np.random.Generator) -> tuple[str, str, str, np.ndarray | None]:
+    """Prompt, answer, the env action (the answer text) and the image of one ALFWorld step. A
+    mistake is another admissible command, written with the expert's own kind of thoughts."""
+    game = env.unwrapped
+    command = None
+    if not by_expert:
+        others = [c for c in game.admissible_commands if c != game.expert_command()]
+        command = others[int(rng.integers(len(others)))] if others else None
+    answer = game.expert_answer(command)
+    return observation["prompt"], answer, answer, observation.get("image")
+
+
 def build_sft_dataset(
     env_id: str,
     episodes: int,
@@ -265,7 +277,9 @@ def build_sft_dataset(
 ) -> DatasetInfo:
     """Play ``episodes`` episodes with the env's expert and write one record per step.
 
-    :param env_id: a gym_cards env id (one with a prompt, see :data:`vlm_ppo.prompts.GAMES`).
+    :param env_id: a gym_cards env id (one with a prompt, see :data:`vlm_ppo.prompts.GAMES`), or
+        ``alfworld/ALFWorld-v0`` (the expert is ALFWorld's planner; a mistake is another
+        admissible command; success is winning).
     :param episodes: how many episodes to play; episode ``k`` is reset with seed ``seed + k``.
     :param out_dir: a new or empty directory to write the dataset into (see the module docstring).
     :param seed: the first episode's seed; it also seeds the mistake generator (with a stream
@@ -284,50 +298,63 @@ def build_sft_dataset(
     """
     env_kwargs = dict(env_kwargs or {})
     out = Path(out_dir)
-    mistake = _MISTAKES[game_of(env_id)]
+    alfworld = env_id.startswith("alfworld/")
+    mistake = None if alfworld else _MISTAKES[game_of(env_id)]
     _check_arguments(episodes, seed, noise, env_kwargs, out)
-    env = gym.make(env_id, **env_kwargs)
-    space = env.observation_space
-    if not text_only and not (isinstance(space, spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8):
-        env.close()
-        raise ValueError(f"image records need uint8 image observations, {env_id} gives {space}; use text_only=True")
-    expert = expert_for(env)
+    if alfworld:
+        from vlm_ppo.alfworld import make_alfworld_env
+
+        env = make_alfworld_env(env_id, chain_of_thought, text_only, **env_kwargs)
+    else:
+        env = gym.make(env_id, **env_kwargs)
+        space = env.observation_space
+        if not text_only and not (isinstance(space, spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8):
+            env.close()
+            raise ValueError(f"image records need uint8 image observations, {env_id} gives {space}; use text_only=True")
+    expert = None if alfworld else expert_for(env)
     rng = np.random.default_rng([seed, NOISE_STREAM])
     out.mkdir(parents=True, exist_ok=True)
     if not text_only:
         (out / IMAGE_DIR).mkdir()
     llava: list[dict] = []
     returns: list[float] = []
+    wins: list[bool] = []
     mistakes = 0
     with (out / RECORDS_FILE).open("w", encoding="utf-8", newline="\n") as lines:
         for episode in tqdm(range(episodes), unit="episode", desc=f"sft {env_id}", disable=not progress):
             observation, _ = env.reset(seed=seed + episode)
             total, step, done = 0.0, 0, False
             while not done:
-                advice = expert.advise(env)
                 by_expert = bool(rng.random() >= noise)
-                if not by_expert:
-                    advice = mistake(env, advice, rng)
-                    mistakes += 1
+                if alfworld:
+                    prompt, answer, action, image = _alfworld_step(env, observation, by_expert, rng)
+                else:
+                    advice = expert.advise(env)
+                    if not by_expert:
+                        advice = mistake(env, advice, rng)
+                    prompt, answer = prompt_for(env, chain_of_thought, text_only), demonstration(env, advice, chain_of_thought)
+                    action, image = advice.action, observation
+                mistakes += not by_expert
                 record_id = f"{len(llava):06d}"
                 record = SFTRecord(
                     id=record_id,
                     image=None if text_only else f"{IMAGE_DIR}/{record_id}.png",
-                    prompt=prompt_for(env, chain_of_thought, text_only),
-                    answer=demonstration(env, advice, chain_of_thought),
+                    prompt=prompt,
+                    answer=answer,
                     expert=by_expert,
                     episode=episode,
                     step=step,
                 )
                 if record.image is not None:
-                    Image.fromarray(observation).save(out / record.image, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+                    Image.fromarray(image).save(out / record.image, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
                 lines.write(json.dumps(asdict(record)) + "\n")
                 llava.append(_llava_entry(record))
-                observation, reward, terminated, truncated, _ = env.step(advice.action)
+                observation, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
                 step += 1
                 done = terminated or truncated
             returns.append(total)
+            wins.append(bool(info["alfworld_won"]) if alfworld else total > 0)
     env.close()
     info = DatasetInfo(
         env_id=env_id,
@@ -340,7 +367,7 @@ def build_sft_dataset(
         records=len(llava),
         mistakes=mistakes,
         mean_return=float(np.mean(returns)),
-        success_rate=float(np.mean([r > 0 for r in returns])),
+        success_rate=float(np.mean(wins)),
         returns=returns,
     )
     (out / LLAVA_FILE).write_text(json.dumps(llava, indent=1) + "\n", encoding="utf-8")

@@ -407,9 +407,13 @@ class AlfWorldEnv(gym.Env):
             return plan[0]
         return "look" if "look" in admissible else admissible[0]
 
-    def expert_answer(self) -> str:
-        """The answer an expert writes now (thoughts, then the command), for demonstrations."""
-        command = self.expert_command()
+    def expert_answer(self, command: str | None = None) -> str:
+        """The answer an expert writes now (thoughts, then the command), for demonstrations.
+
+        :param command: write the answer for this command instead of the expert's (a deliberate
+            mistake in noisy demonstrations).
+        """
+        command = self.expert_command() if command is None else command
         if not self.chain_of_thought:
             return alfworld_answer(command)
         thoughts = f"My task is to {self.task}. From what I see now, the next step towards it is: {command}."
