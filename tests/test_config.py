@@ -76,4 +76,9 @@ def test_every_field_is_documented_and_has_a_flag():
     assert set(docs) == set(names) and all(docs[n].strip() for n in names)
     flags = vars(parse())
     assert set(names) <= set(flags)
-    assert set(PRESETS) == {"gym_cards/NumberLine-v0", "gym_cards/Blackjack-v0", "gym_cards/EZPoints-v0", "gym_cards/Points24-v0"}
+    assert set(PRESETS) == {"gym_cards/NumberLine-v0", "gym_cards/Blackjack-v0", "gym_cards/EZPoints-v0", "gym_cards/Points24-v0", "alfworld/ALFWorld-v0"}
+
+
+def test_alfworld_preset_is_the_papers():
+    config = build_config(parse("--env-id", "alfworld/ALFWorld-v0"))
+    assert (config.thought_coef, config.num_steps, config.grad_accum_steps, config.total_env_steps) == (0.2, 1024, 256, 12_000)
