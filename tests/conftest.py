@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 
 import gymnasium as gym
 import pytest
@@ -38,3 +39,16 @@ def env_id(request) -> str:
 
 def make(env_id: str, **kwargs) -> gym.Env:
     return gym.make(env_id, **kwargs)
+
+
+def reference_apply(op: str, a: Fraction | None, b: Fraction | None) -> Fraction | None:
+    """The tests' own arithmetic, independent of gym_cards: ``None`` propagates, x / 0 is ``None``."""
+    if a is None or b is None:
+        return None
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return None if b == 0 else a / b

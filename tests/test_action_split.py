@@ -108,34 +108,30 @@ def _wrap(tokenizer: Tokenizer, **special) -> transformers.PreTrainedTokenizerFa
     return transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, clean_up_tokenization_spaces=False, **special)
 
 
-def _byte_bpe_prefix_space(corpus):
+def _byte_level_bpe(corpus, vocab_size: int, prefix_space: bool, end_token: str):
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix_space)
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(
         corpus,
         trainers.BpeTrainer(
-            vocab_size=700,
-            special_tokens=["<|endoftext|>"],
+            vocab_size=vocab_size,
+            special_tokens=[end_token],
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         ),
     )
-    return _wrap(tok, eos_token="<|endoftext|>")
+    return _wrap(tok, eos_token=end_token)
+
+
+def _byte_bpe_prefix_space(corpus):
+    """GPT-2 style: a leading space is added before the first word."""
+    return _byte_level_bpe(corpus, vocab_size=700, prefix_space=True, end_token="<|endoftext|>")
 
 
 def _char_level(corpus):
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    # A vocabulary no larger than the alphabet: no merges at all, one token per byte.
-    tok.train_from_iterator(
-        corpus,
-        trainers.BpeTrainer(
-            vocab_size=1, special_tokens=["</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-        ),
-    )
-    return _wrap(tok, eos_token="</s>")
+    """A vocabulary no larger than the alphabet: no merges at all, one token per byte."""
+    return _byte_level_bpe(corpus, vocab_size=1, prefix_space=False, end_token="</s>")
 
 
 def _unigram_metaspace(corpus):

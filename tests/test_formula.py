@@ -15,6 +15,7 @@ import warnings
 from fractions import Fraction
 
 import pytest
+from conftest import reference_apply
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -156,19 +157,6 @@ trees = st.recursive(
     lambda children: st.tuples(st.sampled_from(OPERATORS), children, children),
     max_leaves=8,
 )
-
-
-def reference_apply(op: str, a: Fraction | None, b: Fraction | None) -> Fraction | None:
-    """The test's own arithmetic (independent of gym_cards): ``None`` propagates, x / 0 is ``None``."""
-    if a is None or b is None:
-        return None
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return None if b == 0 else a / b
 
 
 def tree_value(tree) -> Fraction | None:

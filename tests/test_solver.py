@@ -12,6 +12,7 @@ import itertools
 from fractions import Fraction
 
 import pytest
+from conftest import reference_apply
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,25 +29,13 @@ def toks(text: str) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def apply(op: str, a: Fraction | None, b: Fraction | None) -> Fraction | None:
-    if a is None or b is None:
-        return None
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return None if b == 0 else a / b
-
-
 def shapes4(a, b, c, d, x, y, z):
     """The five ways to parenthesise ``a x b y c z d``."""
-    yield apply(z, apply(y, apply(x, a, b), c), d)  # ((a.b).c).d
-    yield apply(z, apply(x, a, apply(y, b, c)), d)  # (a.(b.c)).d
-    yield apply(y, apply(x, a, b), apply(z, c, d))  # (a.b).(c.d)
-    yield apply(x, a, apply(z, apply(y, b, c), d))  # a.((b.c).d)
-    yield apply(x, a, apply(y, b, apply(z, c, d)))  # a.(b.(c.d))
+    yield reference_apply(z, reference_apply(y, reference_apply(x, a, b), c), d)  # ((a.b).c).d
+    yield reference_apply(z, reference_apply(x, a, reference_apply(y, b, c)), d)  # (a.(b.c)).d
+    yield reference_apply(y, reference_apply(x, a, b), reference_apply(z, c, d))  # (a.b).(c.d)
+    yield reference_apply(x, a, reference_apply(z, reference_apply(y, b, c), d))  # a.((b.c).d)
+    yield reference_apply(x, a, reference_apply(y, b, reference_apply(z, c, d)))  # a.(b.(c.d))
 
 
 def shapes(values, ops):
@@ -54,12 +43,12 @@ def shapes(values, ops):
     if len(values) == 1:
         yield values[0]
     elif len(values) == 2:
-        yield apply(ops[0], *values)
+        yield reference_apply(ops[0], *values)
     elif len(values) == 3:
         a, b, c = values
         x, y = ops
-        yield apply(y, apply(x, a, b), c)
-        yield apply(x, a, apply(y, b, c))
+        yield reference_apply(y, reference_apply(x, a, b), c)
+        yield reference_apply(x, a, reference_apply(y, b, c))
     else:
         yield from shapes4(*values, *ops)
 
@@ -85,13 +74,13 @@ def flat_value(values, ops) -> Fraction | None:
     terms, signs = [values[0]], []
     for op, v in zip(ops, values[1:]):
         if op in "*/":
-            terms[-1] = apply(op, terms[-1], v)
+            terms[-1] = reference_apply(op, terms[-1], v)
         else:
             signs.append(op)
             terms.append(v)
     total = terms[0]
     for sign, term in zip(signs, terms[1:]):
-        total = apply(sign, total, term)
+        total = reference_apply(sign, total, term)
     return total
 
 
@@ -155,12 +144,16 @@ def test_drawn_deals_yield_valid_solutions_and_correct_verdicts(deal):
     assert (solve(deal) is None) == (not found)
 
 
-@settings(max_examples=40, deadline=None)
-@given(
+# A deal of 1-4 cards, any target (negative ones too) and a subset of the operators.
+ANY_DEAL_TARGET_OPERATORS = (
     st.lists(st.integers(min_value=1, max_value=13), min_size=1, max_size=4),
     st.integers(min_value=-5, max_value=30),
     st.lists(st.sampled_from(OPERATORS), min_size=1, max_size=4, unique=True),
 )
+
+
+@settings(max_examples=40, deadline=None)
+@given(*ANY_DEAL_TARGET_OPERATORS)
 def test_any_target_and_operator_subset(deal, target, operators):
     found = assert_valid_solutions(deal, target, operators)
     assert bool(found) == brute_force(deal, target, operators)
@@ -168,11 +161,7 @@ def test_any_target_and_operator_subset(deal, target, operators):
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    st.lists(st.integers(min_value=1, max_value=13), min_size=1, max_size=4),
-    st.integers(min_value=-5, max_value=30),
-    st.lists(st.sampled_from(OPERATORS), min_size=1, max_size=4, unique=True),
-)
+@given(*ANY_DEAL_TARGET_OPERATORS)
 def test_without_parentheses_finds_exactly_the_flat_solutions(deal, target, operators):
     """No parentheses in any answer, and a flat solution is found whenever one exists."""
     found = assert_valid_solutions(deal, target, operators, parentheses=False)
