@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -179,6 +180,25 @@ def test_sizes_follow_the_arguments(tmp_path):
     config = transformers.AutoConfig.from_pretrained(path)
     assert config.text_config.hidden_size == 32 and config.text_config.num_hidden_layers == 1
     assert config.vision_config.image_size == 28 and config.vision_config.patch_size == 7
+
+
+@pytest.mark.parametrize("architecture", ["llava", "llava_next", "idefics3"])
+def test_pixels_are_normalised_so_that_white_is_zero_and_black_minus_two(loaded, architecture):
+    processor, _ = loaded(architecture)
+    image = np.full((56, 56, 3), 255, dtype=np.uint8)
+    image[:28] = 0  # top half black
+    pixels = processor.image_processor([Image.fromarray(image)], return_tensors="pt")["pixel_values"]
+    values = torch.unique(pixels.float().round(decimals=4))
+    assert set(values.tolist()) <= {-2.0, 0.0} and {-2.0, 0.0} <= set(values.tolist())
+
+
+def test_other_pixel_statistics_can_be_given(tmp_path):
+    path = tiny.build_tiny_model(tmp_path, "llava", corpus=["a b c"] * 3, image_mean=(0.5, 0.5, 0.5), image_std=(0.25, 0.25, 0.25))
+    processor = transformers.AutoProcessor.from_pretrained(path)
+    white = np.full((56, 56, 3), 255, dtype=np.uint8)
+    pixels = processor.image_processor([Image.fromarray(white)], return_tensors="pt")["pixel_values"]
+    assert torch.allclose(pixels, torch.full_like(pixels, 2.0))
+    assert json.loads((path / "tiny_model.json").read_text())["image_std"] == [0.25, 0.25, 0.25]
 
 
 # ----------------------------------------------------------------------------- chat, padding, images

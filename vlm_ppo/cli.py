@@ -125,6 +125,7 @@ def _init_tiny(args: argparse.Namespace) -> int:
     path = build_tiny_model(
         args.output_dir, architecture=args.architecture, image_size=args.image_size,
         hidden_size=args.hidden_size, num_layers=args.num_layers, seed=args.seed,
+        image_mean=args.image_mean, image_std=args.image_std,
     )
     print(f"built a tiny random-weight {args.architecture} smoke-test model at {path}")
     return 0
@@ -133,7 +134,7 @@ def _init_tiny(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     from vlm_ppo.config import add_config_flags
     from vlm_ppo.sft import SFTConfig
-    from vlm_ppo.tiny import ARCHITECTURES
+    from vlm_ppo.tiny import ARCHITECTURES, WHITE_ZERO_MEAN, WHITE_ZERO_STD
 
     main = argparse.ArgumentParser(prog="vlm-ppo", description="PPO fine-tuning of vision-language models on decision-making tasks.")
     commands = main.add_subparsers(dest="command", required=True)
@@ -192,6 +193,10 @@ def parser() -> argparse.ArgumentParser:
     tiny.add_argument("--hidden-size", type=int, default=64, help="64: ~0.3M parameters (smoke tests); 256 with 4 layers: ~5M (can learn)")
     tiny.add_argument("--num-layers", type=int, default=2, help="layers of the vision tower and of the language model")
     tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument("--image-mean", type=float, nargs=3, default=WHITE_ZERO_MEAN, metavar=("R", "G", "B"),
+                      help="per-channel pixel mean in [0, 1] (default: white, so a white background is 0)")
+    tiny.add_argument("--image-std", type=float, nargs=3, default=WHITE_ZERO_STD, metavar=("R", "G", "B"),
+                      help="per-channel pixel std (default 0.5: black is -2)")
     tiny.set_defaults(run=_init_tiny)
     return main
 

@@ -179,7 +179,25 @@ def _clip_vision_config(image_size: int, hidden_size: int, num_layers: int) -> t
     )
 
 
-def _build(architecture: str, tokenizer, image_size: int, hidden_size: int, num_layers: int):
+# Pixel normalisation of the tiny models: a white pixel maps to 0 and black to -2. With random
+# vision weights the features of a frame are dominated by whatever is constant in it; CLIP's
+# statistics leave the white background a large constant vector, so the few patches that differ
+# between game states (a digit, a card) moved a frame's features by 4%, and a 5M model did not
+# learn to read NumberLine's numbers in 600 SFT steps. Centred on white they move them by 16% and
+# it reads both numbers after about 200 steps (benchmarks/learning_curve.py).
+WHITE_ZERO_MEAN = (1.0, 1.0, 1.0)
+WHITE_ZERO_STD = (0.5, 0.5, 0.5)
+
+
+def _build(
+    architecture: str,
+    tokenizer,
+    image_size: int,
+    hidden_size: int,
+    num_layers: int,
+    image_mean: Sequence[float] = WHITE_ZERO_MEAN,
+    image_std: Sequence[float] = WHITE_ZERO_STD,
+):
     """(config, processor or tokenizer, auto model class) for ``architecture``."""
     # transformers 5: "...Pil" = PIL/numpy backend; the unsuffixed class is the torchvision backend.
     from transformers import CLIPImageProcessorPil, Idefics3ImageProcessorPil, LlavaNextImageProcessorPil
@@ -187,6 +205,7 @@ def _build(architecture: str, tokenizer, image_size: int, hidden_size: int, num_
     text_config = _text_config(tokenizer, hidden_size, num_layers)
     patch = _patch_size(image_size)
     square = {"height": image_size, "width": image_size}
+    normalise = {"image_mean": list(image_mean), "image_std": list(image_std)}
     if architecture == "text":
         return text_config, tokenizer, transformers.AutoModelForCausalLM
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE)
@@ -199,7 +218,7 @@ def _build(architecture: str, tokenizer, image_size: int, hidden_size: int, num_
             vision_feature_select_strategy="default",
             vision_feature_layer=-2,
         )
-        image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size=square)
+        image_processor = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size=square, **normalise)
         processor = transformers.LlavaProcessor(
             image_processor=image_processor,
             tokenizer=tokenizer,
@@ -220,7 +239,7 @@ def _build(architecture: str, tokenizer, image_size: int, hidden_size: int, num_
             vision_feature_layer=-2,
         )
         image_processor = LlavaNextImageProcessorPil(
-            size={"shortest_edge": image_size}, crop_size=square, image_grid_pinpoints=pinpoints
+            size={"shortest_edge": image_size}, crop_size=square, image_grid_pinpoints=pinpoints, **normalise
         )
         processor = transformers.LlavaNextProcessor(
             image_processor=image_processor,
@@ -251,6 +270,7 @@ def _build(architecture: str, tokenizer, image_size: int, hidden_size: int, num_
             size={"longest_edge": image_size},
             max_image_size={"longest_edge": image_size},
             do_image_splitting=False,
+            **normalise,
         )
         processor = transformers.Idefics3Processor(
             image_processor=image_processor,
@@ -294,6 +314,8 @@ def build_tiny_model(
     num_layers: int = 2,
     vocab_size: int = 2048,
     seed: int = 0,
+    image_mean: Sequence[float] = WHITE_ZERO_MEAN,
+    image_std: Sequence[float] = WHITE_ZERO_STD,
 ) -> Path:
     """Write a tiny random-weight ``architecture`` model (one of :data:`ARCHITECTURES`) with its
     tokenizer and processor to ``output_dir`` and return the directory.
@@ -301,8 +323,10 @@ def build_tiny_model(
     Vision towers (tiny CLIP for LLaVA and LLaVA-NeXT, Idefics3's SigLIP-like tower) see
     ``image_size`` square images in a 4x4 grid of patches; the language model is a tiny Llama
     (``hidden_size``, ``num_layers``, 2-4 heads, MLP ``2 * hidden_size``) whose vocabulary is the
-    tokenizer trained on ``corpus`` (:func:`default_corpus` when ``None``). Same arguments, same
-    weights.
+    tokenizer trained on ``corpus`` (:func:`default_corpus` when ``None``). Pixels are normalised
+    with ``image_mean``/``image_std`` per channel; the default maps white to 0 (see
+    :data:`WHITE_ZERO_MEAN`: it is what lets a random vision tower learn to read). Same arguments,
+    same weights.
     """
     import torch
 
@@ -312,7 +336,9 @@ def build_tiny_model(
     texts = default_corpus() if corpus is None else list(corpus)
     extra = {"text": (), "idefics3": IDEFICS3_TOKENS}.get(architecture, (IMAGE,))
     tokenizer = train_tokenizer(texts, vocab_size, extra_special_tokens=extra)
-    config, processor, auto_class = _build(architecture, tokenizer, image_size, hidden_size, num_layers)
+    config, processor, auto_class = _build(
+        architecture, tokenizer, image_size, hidden_size, num_layers, image_mean, image_std
+    )
     if len(processor.tokenizer if architecture != "text" else processor) != config.get_text_config().vocab_size:
         raise AssertionError("the processor grew the vocabulary")  # pragma: no cover
     torch.manual_seed(seed)
@@ -353,6 +379,8 @@ def build_tiny_model(
                 "num_layers": num_layers,
                 "vocab_size": vocab_size,
                 "seed": seed,
+                "image_mean": list(image_mean),
+                "image_std": list(image_std),
             },
             indent=2,
         )
