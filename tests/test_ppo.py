@@ -263,7 +263,7 @@ def test_metrics_report_the_explained_variance_of_the_rollout():
     assert metrics["losses/explained_variance"] == pytest.approx(0.75)
     assert set(metrics) == {
         "losses/policy_loss", "losses/value_loss", "losses/approx_kl", "losses/clip_fraction", "losses/ratio_mean",
-        "losses/explained_variance", "losses/grad_norm", "charts/learning_rate",
+        "losses/explained_variance", "losses/grad_norm", "charts/learning_rate", "losses/optimizer_steps",
     }
 
 
@@ -302,3 +302,28 @@ def test_an_accelerator_runs_backward_and_clipping():
                max_grad_norm=1.0, normalize_advantage=True, thought_coef=0.5, accelerator=accelerator)
     # 4 minibatches, a step every 2
     assert accelerator.calls == ["backward", "backward", "clip", "backward", "backward", "clip"]
+
+
+def test_target_kl_stops_the_update_before_the_minibatch_that_exceeds_it():
+    # One minibatch of all 6 samples per epoch; the buffer's old log-probs are random, so the
+    # first minibatch's approx-KL (measured before any step) is some K > 0. SB3's rule: stop when
+    # approx-KL > 1.5 * target_kl, before that minibatch's backward.
+    measured, steps = update(TinyPolicy(), random_rollout(3, 2), minibatch_size=6, ppo_epochs=1)
+    first_kl = measured["losses/approx_kl"]
+    assert steps == measured["losses/optimizer_steps"] == 1 and first_kl > 0
+
+    stopped = TinyPolicy()
+    metrics, steps = update(stopped, random_rollout(3, 2), minibatch_size=6, ppo_epochs=3, target_kl=first_kl / 1.5 * 0.99)
+    assert steps == metrics["losses/optimizer_steps"] == 0
+    for name, value in stopped.state_dict().items():
+        assert torch.equal(value, TinyPolicy().state_dict()[name]), name  # nothing moved
+
+    _, steps = update(TinyPolicy(), random_rollout(3, 2), minibatch_size=6, ppo_epochs=3, target_kl=first_kl / 1.5 * 1.01)
+    assert steps >= 1
+
+
+def test_without_target_kl_every_planned_step_is_taken():
+    metrics, steps = update(TinyPolicy(), random_rollout(3, 2), minibatch_size=2, ppo_epochs=3, target_kl=None)
+    assert steps == metrics["losses/optimizer_steps"] == 9
+    metrics, steps = update(TinyPolicy(), random_rollout(3, 2), minibatch_size=2, ppo_epochs=3, target_kl=1e9)
+    assert steps == metrics["losses/optimizer_steps"] == 9

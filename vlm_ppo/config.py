@@ -96,6 +96,8 @@ class TrainConfig:
     """Minibatches per optimizer step."""
     max_grad_norm: float = 0.01
     """Gradient clipping norm."""
+    target_kl: float | None = None
+    """Stop an update once a minibatch's approx-KL exceeds 1.5 x this (SB3's target_kl); None: never."""
     thought_coef: float = 0.5
     """λ in λ·log p(thoughts) + log p(action)."""
     normalize_advantage: bool = True

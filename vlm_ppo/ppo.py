@@ -226,6 +226,7 @@ def ppo_update(
     max_grad_norm: float,
     normalize_advantage: bool,
     thought_coef: float,
+    target_kl: float | None = None,
     accelerator: Accelerator | None = None,
 ) -> dict[str, float]:
     """One PPO update on a full rollout: ``ppo_epochs`` passes of shuffled minibatches.
@@ -249,10 +250,16 @@ def ppo_update(
     :param max_grad_norm: gradient norm clip.
     :param normalize_advantage: per minibatch, or over the rollout when ``minibatch_size == 1``.
     :param thought_coef: λ, the weight of the thought tokens' log-prob.
+    :param target_kl: as Stable-Baselines3's: the update stops (before that minibatch's backward,
+        dropping a partly accumulated gradient) once a minibatch's approx-KL exceeds
+        ``1.5 * target_kl``; clipping alone does not stop a policy from running away when its
+        log-probs are sums over many tokens. None: never stop early. With several processes the
+        decision uses the mean over processes, so all stop together.
     :param accelerator: an ``accelerate.Accelerator`` to run ``backward`` and gradient clipping
         through (mixed precision, distributed); None: plain torch.
     :return: means over minibatches (``losses/*``), the mean pre-clip gradient norm over optimizer
-        steps, the explained variance of the rollout's values, and the learning rate used.
+        steps, the explained variance of the rollout's values, the learning rate used, and
+        ``losses/optimizer_steps`` (fewer than planned when ``target_kl`` stopped the update).
     """
     backward = accelerator.backward if accelerator is not None else torch.Tensor.backward
     clip_grad_norm = accelerator.clip_grad_norm_ if accelerator is not None else torch.nn.utils.clip_grad_norm_
@@ -269,8 +276,11 @@ def ppo_update(
         name: [] for name in ("policy_loss", "value_loss", "approx_kl", "clip_fraction", "ratio_mean")
     }
     grad_norms: list[float] = []
+    stop = False
     optimizer.zero_grad()
     for _epoch in range(ppo_epochs):
+        if stop:
+            break
         for minibatch_index, samples in enumerate(buffer.get(minibatch_size)):
             new_token_log_probs, new_values = policy(samples)
             new_log_prob = sequence_log_prob(new_token_log_probs, samples.token_mask, samples.action_mask, thought_coef)
@@ -286,6 +296,14 @@ def ppo_update(
                 value_coef=value_coef,
                 normalize_advantage=normalize_per_minibatch,
             )
+            if target_kl is not None:
+                kl = losses.approx_kl.detach()
+                if accelerator is not None and accelerator.num_processes > 1:
+                    kl = accelerator.reduce(kl, "mean")
+                if float(kl) > 1.5 * target_kl:
+                    optimizer.zero_grad()
+                    stop = True
+                    break
             # The optimizer step averages over the minibatches of its group (the last may be short).
             group_start = minibatch_index - minibatch_index % grad_accum_steps
             group_size = min(grad_accum_steps, n_minibatches - group_start)
@@ -303,6 +321,7 @@ def ppo_update(
 
     metrics = {f"losses/{name}": float(np.mean(values)) for name, values in minibatch_stats.items()}
     metrics["losses/explained_variance"] = float(value_explained_variance)
-    metrics["losses/grad_norm"] = float(np.mean(grad_norms))
+    metrics["losses/grad_norm"] = float(np.mean(grad_norms)) if grad_norms else 0.0
     metrics["charts/learning_rate"] = float(learning_rate)
+    metrics["losses/optimizer_steps"] = float(len(grad_norms))
     return metrics
