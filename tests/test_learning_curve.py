@@ -1,0 +1,62 @@
+"""The learning benchmark's smoke size, as CI runs it: what must hold, not how well it learns."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("learning_curve")
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "learning_curve.py"), "--smoke", "--out", str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done.stdout, json.loads((out / "results_numberline.json").read_text())
+
+
+def test_sft_loss_falls(smoke):
+    _, _, (row,) = smoke
+    assert row["sft_loss_last"] < 0.25 * row["sft_loss_first"]
+    with open(Path(row["ppo_run"]).parent / "sft_cot" / "sft_metrics.csv") as handle:
+        losses = [float(r["loss"]) for r in csv.DictReader(handle)]
+    assert len(losses) == row["sft_steps"] > 10
+    assert (losses[0], losses[-1]) == (pytest.approx(row["sft_loss_first"]), pytest.approx(row["sft_loss_last"]))
+
+
+def test_the_fine_tuned_model_writes_parseable_answers(smoke):
+    _, _, (row,) = smoke
+    assert row["sft_parse_failures"] <= 0.2
+    assert row["ppo_parse_failures"] <= 0.2
+
+
+def test_ppo_runs_and_logs(smoke):
+    _, stdout, (row,) = smoke
+    with open(Path(row["ppo_run"]) / "metrics.csv") as handle:
+        (metrics,) = list(csv.DictReader(handle))
+    assert int(metrics["env_steps"]) == row["ppo_env_steps"] == 4 * 8
+    for name in ("charts/success_rate", "losses/policy_loss", "losses/value_loss", "losses/approx_kl"):
+        assert math.isfinite(float(metrics[name])), name
+    assert (Path(row["ppo_run"]) / "checkpoints").is_dir()
+
+
+def test_prints_a_table_and_writes_a_plot(smoke):
+    out, stdout, (row,) = smoke
+    header = next(line for line in stdout.splitlines() if line.startswith("game"))
+    for column in ("SFT success", "PPO success", "PPO env steps", "total min"):
+        assert column in header
+    assert f"{row['sft_success']:.1%}" in stdout and f"{row['ppo_success']:.1%}" in stdout
+    assert (out / "learning_curve_numberline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(row["seconds"]) == {"init", "data", "sft", "sft_eval", "ppo", "ppo_eval"}
