@@ -68,8 +68,8 @@ class Game:
 
 GAMES = {
     "numberline": Game("gym_cards/NumberLine-v0", text_only=False, episodes=300, noise=0.5, sft_epochs=3, ppo_updates=12),
-    "ezpoints": Game("gym_cards/EZPoints-v0", text_only=True, episodes=300, noise=0.3, sft_epochs=3, ppo_updates=12, max_new_tokens=96),
-    "blackjack": Game("gym_cards/Blackjack-v0", text_only=True, episodes=600, noise=0.5, sft_epochs=3, ppo_updates=12),
+    "ezpoints": Game("gym_cards/EZPoints-v0", text_only=True, episodes=300, noise=0.3, sft_epochs=3, ppo_updates=8, max_new_tokens=96),
+    "blackjack": Game("gym_cards/Blackjack-v0", text_only=True, episodes=600, noise=0.5, sft_epochs=3, ppo_updates=8),
 }
 SMOKE = {
     "numberline": Game(
