@@ -315,6 +315,7 @@ def test_target_kl_stops_the_update_before_the_minibatch_that_exceeds_it():
     stopped = TinyPolicy()
     metrics, steps = update(stopped, random_rollout(3, 2), minibatch_size=6, ppo_epochs=3, target_kl=first_kl / 1.5 * 0.99)
     assert steps == metrics["losses/optimizer_steps"] == 0
+    assert metrics["losses/approx_kl"] == pytest.approx(first_kl)  # the minibatch that stopped it is reported
     for name, value in stopped.state_dict().items():
         assert torch.equal(value, TinyPolicy().state_dict()[name]), name  # nothing moved
 

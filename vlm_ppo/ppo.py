@@ -296,6 +296,8 @@ def ppo_update(
                 value_coef=value_coef,
                 normalize_advantage=normalize_per_minibatch,
             )
+            for name, values in minibatch_stats.items():  # the stopping minibatch's too (SB3 logs its KL)
+                values.append(getattr(losses, name).item())
             if target_kl is not None:
                 kl = losses.approx_kl.detach()
                 if accelerator is not None and accelerator.num_processes > 1:
@@ -308,8 +310,6 @@ def ppo_update(
             group_start = minibatch_index - minibatch_index % grad_accum_steps
             group_size = min(grad_accum_steps, n_minibatches - group_start)
             backward(losses.loss / group_size)
-            for name, values in minibatch_stats.items():
-                values.append(getattr(losses, name).item())
 
             if minibatch_index + 1 == group_start + group_size:
                 grad_norms.append(float(clip_grad_norm(policy.parameters(), max_grad_norm)))
