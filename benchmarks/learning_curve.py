@@ -26,6 +26,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -79,15 +80,10 @@ SMOKE = {
 }
 
 
-def stage_done(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def timed(path: Path, work) -> dict:
     """Run ``work()`` (a dict of results) unless ``path`` holds its earlier result; record wall time."""
-    done = stage_done(path)
-    if done is not None:
-        return done
+    if path.exists():
+        return json.loads(path.read_text())
     started = time.perf_counter()
     result = work()
     result["seconds"] = time.perf_counter() - started
@@ -185,15 +181,8 @@ def parameter_count(model_dir: str) -> int:
     total = 0
     for shard in Path(model_dir).glob("*.safetensors"):
         with safe_open(shard, "pt") as weights:
-            total += sum(_product(weights.get_slice(key).get_shape()) for key in weights.keys())
+            total += sum(math.prod(weights.get_slice(key).get_shape()) for key in weights.keys())
     return total
-
-
-def _product(shape) -> int:
-    result = 1
-    for size in shape:
-        result *= size
-    return result
 
 
 def print_table(rows: list[dict]) -> None:
