@@ -49,8 +49,14 @@ def fill(buffer: VLMRolloutBuffer) -> dict[int, np.ndarray]:
             episode_start=np.full(n_envs, step == 0),
             value=torch.tensor(ids + 0.5, dtype=torch.float32),
             log_prob=torch.tensor(-ids, dtype=torch.float32),
+            ref_token_log_probs=expected_reference(ids),
         )
     return images_by_id
+
+
+def expected_reference(ids: np.ndarray) -> np.ndarray:
+    """Reference log-probs of the 3 real tokens (the padding slot is not given)."""
+    return np.stack([[-i - 0.25, -i - 0.5, -i - 0.75] for i in ids]).astype(np.float32)
 
 
 def expected_masks(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +99,8 @@ def test_get_shuffles_every_field_with_the_same_permutation():
             token_mask, action_mask = expected_masks(np.array([i]))
             assert samples.token_mask[index].tolist() == token_mask[0].tolist()
             assert samples.action_mask[index].tolist() == action_mask[0].tolist()
+            assert samples.ref_token_log_probs[index, :3].tolist() == expected_reference(np.array([i]))[0].tolist()
+            assert samples.ref_token_log_probs[index, 3].isnan()  # never given: NaN, not a made-up 0
         assert samples.token_mask.dtype == torch.bool and samples.tokens.dtype == torch.int64
     assert sorted(seen_ids) == [0, 1, 10, 11, 20, 21]
 
@@ -128,6 +136,7 @@ def test_short_answers_are_padded_and_masked_out():
     assert buffer.tokens[0, 0].tolist() == [3, 4, PAD, PAD]
     assert buffer.token_mask[0, 0].tolist() == [True, True, False, False]
     assert buffer.action_mask[0, 0].tolist() == [False, True, False, False]
+    assert np.isnan(buffer.ref_token_log_probs[0, 0]).all()  # no reference given
 
 
 def test_add_rejects_float_images_and_action_tokens_outside_the_answer():

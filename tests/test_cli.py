@@ -83,6 +83,20 @@ def test_full_weights_train_resume_and_eval(trained, tmp_path):
     assert main(["eval", "--checkpoint", str(straight), "--episodes", "2", "--output", str(tmp_path / "e.json")]) == 0
 
 
+def test_kl_penalty_trains_logs_and_resumes_against_the_starting_model(trained, tmp_path):
+    """The reference of a resumed run is still --model, not the checkpoint it resumes from: the
+    rows, reference KL included, match a run that never stopped."""
+    full = [*SMALL, "--model", str(trained / "tiny_model"), "--no-lora", "--kl-coef", "0.5"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["train", *full, "--total-env-steps", "16", "--output-dir", str(straight)]) == 0
+    assert main(["train", *full, "--total-env-steps", "8", "--output-dir", str(resumed)]) == 0
+    assert main(["train", "--resume", str(resumed), "--output-dir", str(resumed), "--total-env-steps", "16"]) == 0
+    assert without_time(rows(resumed)) == without_time(rows(straight))
+    kl = [float(row["losses/reference_kl"]) for row in rows(straight)]
+    assert kl[0] >= 0 and kl[1] > 0  # the first update starts at the reference; the second has moved
+    assert all(row["losses/reference_kl"] == "nan" for row in rows(trained))  # no penalty, no column value
+
+
 def test_resume_from_an_earlier_checkpoint_rewrites_later_rows(trained, tmp_path):
     run = tmp_path / "again"
     shutil.copytree(trained, run)

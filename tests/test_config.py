@@ -20,6 +20,7 @@ def test_defaults_are_the_papers():
         init_lr=1e-5, end_lr=1e-9, lr_max_steps=25, gamma=0.9, gae_lambda=0.95, clip_range=0.1, ppo_epochs=4,
         minibatch_size=1, grad_accum_steps=128, max_grad_norm=0.01, temperature=0.2, max_new_tokens=256,
         thought_coef=0.5, lora_r=128, lora_alpha=256, lora_dropout=0.05, total_env_steps=15_000,
+        kl_coef=0.0, dual_clip=None, target_kl=None,  # none of these in the paper
     )
     assert {key: getattr(c, key) for key in paper} == paper
 
@@ -64,7 +65,8 @@ def test_missing_yaml_file():
         build_config(config_file="nope.yaml")
 
 
-@pytest.mark.parametrize("field, value, error", [("train_vision", "half", "train_vision must be one of"), ("num_steps", 0, "num_steps must be at least 1"), ("temperature", 0.0, "temperature must be positive"), ("dtype", "int8", "dtype must be one of")])
+@pytest.mark.parametrize("field, value, error", [("train_vision", "half", "train_vision must be one of"), ("num_steps", 0, "num_steps must be at least 1"), ("temperature", 0.0, "temperature must be positive"), ("dtype", "int8", "dtype must be one of"),
+    ("kl_coef", -0.1, "kl_coef must be non-negative"), ("dual_clip", 1.0, "dual_clip must be above 1")])
 def test_invalid_values(field, value, error):
     with pytest.raises(ValueError, match=error):
         TrainConfig(**{field: value})

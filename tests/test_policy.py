@@ -160,3 +160,50 @@ def test_full_weights_train_the_whole_language_model_only(tiny_models):
     assert parts["language"] == {True} and parts["output"] == {True}  # embeddings and LM head too
     assert parts["vision"] == {False} and parts["projector"] == {False}
     assert not any("lora_" in name for name, _ in policy.named_parameters())
+
+
+def perturb(module: torch.nn.Module, names: str) -> None:
+    """Move every trainable weight whose name contains ``names``, as training would."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if names in name and parameter.requires_grad:
+                parameter += 0.5 * torch.randn(parameter.shape, generator=generator)
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_reference_log_probs_stay_those_of_the_starting_model_while_the_policy_moves(tiny_models, lora):
+    torch.manual_seed(0)
+    # No LoRA dropout, so two forward passes of the moved policy agree exactly.
+    policy = policy_for(tiny_models["llava"], "llava", lora=lora, lora_dropout=0.0, kl_coef=0.1)
+    if lora:
+        assert policy.reference is None  # the adapters are switched off instead: no second copy
+    else:
+        assert policy.reference is not None and not policy.reference.training
+        assert all(not p.requires_grad for p in policy.reference.parameters())
+        # Not part of the policy: the optimizer, checkpoints and DDP never see it.
+        assert len(list(policy.parameters())) == len(list(policy.model.parameters())) + len(list(policy.value_head.parameters()))
+        assert not any(key.startswith("reference") for key in policy.state_dict())
+    images, prompts = observations(False)
+    rollout = policy.act(images, prompts)
+    mask = rollout.token_mask
+    at_start = policy.reference_log_probs(images, prompts, rollout.tokens, mask)
+    # Before training (LoRA's B starts at zero) the policy is its own reference.
+    np.testing.assert_allclose(at_start[mask], rollout.token_log_probs[mask], atol=1e-5, rtol=0)
+    assert (at_start[~mask] == 0).all() and at_start.shape == rollout.tokens.shape
+    perturb(policy.model, "lora_B" if lora else "language_model")
+    with torch.no_grad():
+        moved, _ = policy(samples_of(rollout, images, prompts))
+    assert np.abs(moved.numpy()[mask] - at_start[mask]).max() > 0.1
+    np.testing.assert_allclose(policy.reference_log_probs(images, prompts, rollout.tokens, mask), at_start, atol=1e-5, rtol=0)
+    with torch.no_grad():  # and the LoRA policy's adapters are back on afterwards
+        again, _ = policy(samples_of(rollout, images, prompts))
+    np.testing.assert_allclose(again.numpy(), moved.numpy(), atol=1e-6, rtol=0)
+
+
+def test_a_full_weight_policy_without_kl_coef_has_no_reference(tiny_models):
+    policy = policy_for(tiny_models["llava"], "llava", lora=False)
+    images, prompts = observations(False, count=1)
+    rollout = policy.act(images, prompts)
+    with pytest.raises(RuntimeError, match="no reference model"):
+        policy.reference_log_probs(images, prompts, rollout.tokens, rollout.token_mask)

@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from vlm_ppo.buffer import VLMRolloutBuffer, VLMRolloutSamples
-from vlm_ppo.ppo import cosine_schedule, normalize_advantages, ppo_loss, ppo_update, sequence_log_prob, token_log_probs
+from vlm_ppo.ppo import (
+    cosine_schedule,
+    normalize_advantages,
+    ppo_loss,
+    ppo_update,
+    reference_kl,
+    sequence_log_prob,
+    token_log_probs,
+)
 
 VOCAB = 5
 ANSWER_LENGTH = 3
@@ -46,10 +54,11 @@ def test_sequence_log_prob_weights_thoughts_by_lambda_and_ignores_padding():
 # --- ppo_loss -------------------------------------------------------------------------------------
 
 def loss_of(new_log_prob, old_log_prob, advantages, *, returns=(0.0,), new_values=(0.0,), old_values=(0.0,),
-            clip_range=0.1, clip_range_vf=None, value_coef=0.5, normalize_advantage=False):
-    as_tensor = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
+            clip_range=0.1, clip_range_vf=None, value_coef=0.5, normalize_advantage=False, **extra):
+    as_tensor = lambda x: x if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=torch.float32)  # noqa: E731
     return ppo_loss(as_tensor(new_log_prob), as_tensor(old_log_prob), as_tensor(advantages), as_tensor(returns),
-                    as_tensor(new_values), as_tensor(old_values), clip_range, clip_range_vf, value_coef, normalize_advantage)
+                    as_tensor(new_values), as_tensor(old_values), clip_range, clip_range_vf, value_coef, normalize_advantage,
+                    **extra)
 
 
 def test_policy_loss_takes_the_pessimistic_clipped_surrogate():
@@ -64,6 +73,20 @@ def test_policy_loss_takes_the_pessimistic_clipped_surrogate():
     assert positive.approx_kl.item() == pytest.approx(0.021403, abs=1e-6)
     assert positive.clip_fraction.item() == 1.0
     assert positive.ratio_mean.item() == pytest.approx(1.221403, abs=1e-6)
+
+
+def test_dual_clip_caps_only_negative_advantage_samples_whose_ratio_ran_away():
+    def losses(dual_clip):
+        return [loss_of([log_ratio], [0.0], [advantage], clip_range=0.2, dual_clip=dual_clip).policy_loss.item()
+                for log_ratio, advantage in [(2.0, -1.0), (math.log(1.1), -1.0), (2.0, 1.0)]]
+
+    # A = -1, r = e^2: plain PPO's loss is r = 7.39 (max of r and 1.2); dual-clip caps it at 3.
+    # A = -1, r = 1.1 (inside the clip) and A = +1 (loss -min(r, 1.2) = -1.2) are untouched.
+    assert losses(None) == pytest.approx([math.exp(2), 1.1, -1.2])
+    assert losses(3.0) == pytest.approx([3.0, 1.1, -1.2])
+    log_ratio = torch.tensor([2.0], requires_grad=True)
+    loss_of(log_ratio, [0.0], [-1.0], clip_range=0.2, value_coef=0.0, dual_clip=3.0).loss.backward()
+    assert log_ratio.grad.item() == 0.0  # a capped sample pushes nothing
 
 
 def test_ppo_loss_means_over_the_minibatch_and_adds_the_weighted_value_loss():
@@ -328,3 +351,80 @@ def test_without_target_kl_every_planned_step_is_taken():
     assert steps == metrics["losses/optimizer_steps"] == 9
     metrics, steps = update(TinyPolicy(), random_rollout(3, 2), minibatch_size=2, ppo_epochs=3, target_kl=1e9)
     assert steps == metrics["losses/optimizer_steps"] == 9
+
+
+# --- the KL penalty towards a reference model -----------------------------------------------------
+
+def test_reference_kl_is_half_the_summed_squared_log_ratio_on_a_hand_example():
+    new = torch.log(torch.tensor([[0.5, 0.25, 0.9]]))
+    reference = torch.log(torch.tensor([[0.25, 0.5, 0.1]]))
+    mask = torch.tensor([[True, True, False]])
+    # log(new/ref) = log 2 and -log 2: ½ (log² 2 + log² 2) = log² 2; token 3 is padding.
+    assert reference_kl(new, reference, mask).item() == pytest.approx(math.log(2) ** 2)
+
+
+def test_reference_kl_has_the_gradient_of_the_exact_kl_on_the_policys_own_samples():
+    logits = torch.tensor([0.3, -1.0, 2.0, 0.1], requires_grad=True)
+    reference = torch.log_softmax(torch.tensor([1.0, 0.5, -0.5, 0.0]), 0)
+    policy = torch.log_softmax(logits, 0)
+    # All 4 one-token answers, each weighted by how often the policy (fixed, as in a rollout) writes it.
+    per_answer = reference_kl(policy[:, None], reference[:, None], torch.ones(4, 1, dtype=torch.bool))
+    (estimated,) = torch.autograd.grad((policy.exp().detach() * per_answer).sum(), logits, retain_graph=True)
+    exact_kl = (policy.exp() * (policy - reference)).sum()
+    (exact,) = torch.autograd.grad(exact_kl, logits)
+    assert (per_answer >= 0).all()
+    assert estimated.tolist() == pytest.approx(exact.tolist(), abs=1e-6)
+
+
+def test_reference_kl_ignores_padding_even_when_it_holds_nan_or_minus_infinity():
+    new = torch.tensor([[-1.0, float("-inf")]], requires_grad=True)
+    reference = torch.tensor([[-1.5, float("nan")]])
+    kl = reference_kl(new, reference, torch.tensor([[True, False]]))
+    kl.sum().backward()
+    assert kl.item() == pytest.approx(0.125)  # ½ · 0.5²
+    assert new.grad[0].tolist() == pytest.approx([0.5, 0.0])  # d/d(new) = new - ref on the real token
+
+
+def test_ppo_loss_adds_kl_coef_times_the_mean_kl():
+    args = dict(new_log_prob=[-1.0, -2.0], old_log_prob=[-1.1, -1.9], advantages=[1.0, -1.0], returns=[0.0, 0.0],
+                new_values=[0.0, 0.0], old_values=[0.0, 0.0])
+    plain = loss_of(**args)
+    penalised = loss_of(**args, kl=torch.tensor([0.3, 0.5]), kl_coef=0.25)
+    assert penalised.loss.item() == pytest.approx(plain.loss.item() + 0.25 * 0.4, abs=1e-6)
+    assert penalised.reference_kl.item() == pytest.approx(0.4) and plain.reference_kl.isnan()
+
+
+def with_reference(buffer: VLMRolloutBuffer, reference: TinyPolicy) -> VLMRolloutBuffer:
+    """The buffer with the reference's log-probs of its answers filled in (as a rollout would)."""
+    tokens = torch.as_tensor(buffer.tokens.reshape(-1, ANSWER_LENGTH))
+    with torch.no_grad():
+        log_probs, _ = reference(VLMRolloutSamples(None, [], tokens, None, None, None, None, None, None))
+    buffer.ref_token_log_probs = log_probs.numpy().reshape(buffer.tokens.shape)
+    return buffer
+
+
+def exact_kl(policy: TinyPolicy, reference: TinyPolicy) -> float:
+    p, q = torch.log_softmax(policy.logits.detach(), 0), torch.log_softmax(reference.logits.detach(), 0)
+    return float((p.exp() * (p - q)).sum())
+
+
+def test_the_kl_penalty_pulls_the_policy_back_towards_the_reference():
+    reference = TinyPolicy()
+    drifted = TinyPolicy()
+    with torch.no_grad():
+        drifted.logits += torch.tensor([1.0, -0.5, 0.0, 0.7, -1.0])
+    before = exact_kl(drifted, reference)
+    buffer = with_reference(random_rollout(4, 3), reference)
+    buffer.advantages[:] = 0.0  # no policy-gradient signal: only the penalty can move the logits
+    untouched = copy.deepcopy(drifted)
+    metrics, _ = update(untouched, copy.deepcopy(buffer), value_coef=0.0, kl_coef=0.0)
+    assert torch.equal(untouched.logits, drifted.logits) and "losses/reference_kl" not in metrics
+    metrics, _ = update(drifted, buffer, value_coef=0.0, kl_coef=1.0, ppo_epochs=8, minibatch_size=4)
+    assert exact_kl(drifted, reference) < 0.5 * before
+    assert 0.0 < metrics["losses/reference_kl"]
+
+
+def test_a_kl_penalty_without_reference_log_probs_is_refused():
+    policy = TinyPolicy()
+    with pytest.raises(ValueError, match="ref_token_log_probs"):
+        update(policy, random_rollout(2, 2), kl_coef=0.1)

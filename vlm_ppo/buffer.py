@@ -45,7 +45,9 @@ class VLMRolloutSamples(NamedTuple):
     """One minibatch of stored steps, flattened over (step, env) and shuffled.
 
     ``images`` is uint8 ``[B, H, W, 3]`` (None for text-only agents); ``tokens``, ``token_mask`` and
-    ``action_mask`` are ``[B, max_new_tokens]``; the rest are ``[B]`` float32.
+    ``action_mask`` are ``[B, max_new_tokens]``, as is ``ref_token_log_probs`` (the answer tokens'
+    log-probs under the reference model, for a KL penalty; NaN where none was given); the rest
+    are ``[B]`` float32.
     """
 
     images: torch.Tensor | None
@@ -57,6 +59,7 @@ class VLMRolloutSamples(NamedTuple):
     old_log_prob: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
+    ref_token_log_probs: torch.Tensor | None = None
 
 
 class VLMRolloutBuffer(RolloutBuffer):
@@ -79,6 +82,7 @@ class VLMRolloutBuffer(RolloutBuffer):
     tokens: np.ndarray
     token_mask: np.ndarray
     action_mask: np.ndarray
+    ref_token_log_probs: np.ndarray
 
     def __init__(
         self,
@@ -109,6 +113,7 @@ class VLMRolloutBuffer(RolloutBuffer):
         self.tokens = np.full((*steps_and_envs, self.max_new_tokens), self.pad_token_id, dtype=np.int64)
         self.token_mask = np.zeros((*steps_and_envs, self.max_new_tokens), dtype=bool)
         self.action_mask = np.zeros((*steps_and_envs, self.max_new_tokens), dtype=bool)
+        self.ref_token_log_probs = np.full((*steps_and_envs, self.max_new_tokens), np.nan, dtype=np.float32)
         super().reset()
 
     def add(  # type: ignore[override]
@@ -122,6 +127,7 @@ class VLMRolloutBuffer(RolloutBuffer):
         episode_start: np.ndarray,
         value: torch.Tensor | np.ndarray,
         log_prob: torch.Tensor | np.ndarray,
+        ref_token_log_probs: np.ndarray | None = None,
     ) -> None:
         """Store one step of every env.
 
@@ -136,6 +142,8 @@ class VLMRolloutBuffer(RolloutBuffer):
         :param episode_start: ``[n_envs]`` true where this step's observation began an episode.
         :param value: ``[n_envs]`` value estimates of this step's observations.
         :param log_prob: ``[n_envs]`` log-probs of the answers under the policy that generated them.
+        :param ref_token_log_probs: ``[n_envs, L']`` each answer token's log-prob under the reference
+            model (for a KL penalty); slots it does not cover stay NaN.
         """
         if self.images is None:
             if images is not None:
@@ -154,6 +162,8 @@ class VLMRolloutBuffer(RolloutBuffer):
         self.tokens[self.pos, :, :answer_length] = tokens
         self.token_mask[self.pos, :, :answer_length] = token_mask
         self.action_mask[self.pos, :, :answer_length] = action_mask
+        if ref_token_log_probs is not None:
+            self.ref_token_log_probs[self.pos, :, : np.shape(ref_token_log_probs)[1]] = ref_token_log_probs
         super().add(
             obs=np.zeros((self.n_envs, 0), dtype=np.uint8),
             action=np.zeros((self.n_envs, 0), dtype=np.uint8),
@@ -175,7 +185,7 @@ class VLMRolloutBuffer(RolloutBuffer):
         n_samples = self.buffer_size * self.n_envs
         indices = (self.rng if self.rng is not None else np.random).permutation(n_samples)
         if not self.generator_ready:
-            for name in ("values", "log_probs", "advantages", "returns", "prompts", "tokens", "token_mask", "action_mask"):
+            for name in ("values", "log_probs", "advantages", "returns", "prompts", "tokens", "token_mask", "action_mask", "ref_token_log_probs"):
                 self.__dict__[name] = self.swap_and_flatten(self.__dict__[name])
             self.prompts = self.prompts.reshape(-1)
             if self.images is not None:
@@ -196,6 +206,7 @@ class VLMRolloutBuffer(RolloutBuffer):
             old_log_prob=self.to_torch(self.log_probs[batch_inds].flatten()),
             advantages=self.to_torch(self.advantages[batch_inds].flatten()),
             returns=self.to_torch(self.returns[batch_inds].flatten()),
+            ref_token_log_probs=self.to_torch(self.ref_token_log_probs[batch_inds]),
         )
 
 

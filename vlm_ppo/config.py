@@ -84,6 +84,9 @@ class TrainConfig:
     """GAE lambda."""
     clip_range: float = 0.1
     """PPO ratio clip."""
+    dual_clip: float | None = None
+    """Dual-clip PPO's c > 1: a negative-advantage answer's loss is capped at c·|A| however far its
+    ratio has grown (None: plain PPO, as the paper)."""
     clip_range_vf: float | None = None
     """Value clip (None: no value clipping)."""
     value_coef: float = 0.5
@@ -100,6 +103,9 @@ class TrainConfig:
     """Stop an update once a minibatch's approx-KL exceeds 1.5 x this (SB3's target_kl); None: never."""
     thought_coef: float = 0.5
     """λ in λ·log p(thoughts) + log p(action)."""
+    kl_coef: float = 0.0
+    """β of a penalty β·KL(policy ‖ starting model) per answer, which keeps the thoughts' wording and
+    reading from drifting; 0 (the paper): none. Full weights then hold a second, frozen copy."""
     normalize_advantage: bool = True
     """Normalise advantages (over the rollout when minibatches hold one sample)."""
 
@@ -121,6 +127,10 @@ class TrainConfig:
         for name in ("num_envs", "num_steps", "ppo_epochs", "minibatch_size", "grad_accum_steps", "max_new_tokens", "total_env_steps", "lr_max_steps", "save_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.dual_clip is not None and self.dual_clip <= 1:
+            raise ValueError(f"dual_clip must be above 1 (it caps the loss at dual_clip x |advantage|), got {self.dual_clip}")
+        if self.kl_coef < 0:
+            raise ValueError(f"kl_coef must be non-negative, got {self.kl_coef}")
         if not 0.0 < self.temperature:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
         self.value_hidden_sizes = tuple(self.value_hidden_sizes)

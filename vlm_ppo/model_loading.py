@@ -144,7 +144,12 @@ def build_policy(config, device: torch.device, checkpoint: Path | None = None, t
     :param config: a :class:`~vlm_ppo.config.TrainConfig` (model path, LoRA, generation settings).
     :param checkpoint: a checkpoint directory whose adapter and value head to load.
     :param trainable: load the adapter for training (else frozen, for evaluation).
+
+    A trainable full-weight policy with ``config.kl_coef`` gets a frozen copy of ``config.model``
+    as its reference; a LoRA policy switches its adapters off instead.
     """
+    from peft import PeftModel
+
     from vlm_ppo.checkpoint import CheckpointError, load_value_head_weights
     from vlm_ppo.policy import VLMPolicy
     from vlm_ppo.value_head import ValueHead
@@ -155,8 +160,6 @@ def build_policy(config, device: torch.device, checkpoint: Path | None = None, t
         if trainable:
             train_all_weights(model, config.train_vision)
     elif checkpoint is not None:
-        from peft import PeftModel
-
         try:
             model = PeftModel.from_pretrained(model, checkpoint / "adapter", is_trainable=trainable)
         except Exception as error:  # peft raises several types for an adapter that does not fit
@@ -171,4 +174,7 @@ def build_policy(config, device: torch.device, checkpoint: Path | None = None, t
         load_value_head_weights(checkpoint, value_head)
     if not trainable:
         model.eval()
-    return VLMPolicy(model, processor, value_head, config.temperature, config.max_new_tokens, config.thought_coef, config.text_only)
+    reference = None
+    if trainable and config.kl_coef and not isinstance(model, PeftModel):
+        reference = load_base_model(config.model, device, resolve_dtype(config.dtype, device), config.q4)[0].eval().requires_grad_(False)
+    return VLMPolicy(model, processor, value_head, config.temperature, config.max_new_tokens, config.thought_coef, config.text_only, reference)

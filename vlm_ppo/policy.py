@@ -7,7 +7,9 @@ There is no second forward pass. That hidden state is caught on its way into the
 forward pre-hook) rather than with ``output_hidden_states``, which would keep every layer's
 states for every position. ``evaluate`` recomputes the same quantities with gradients in
 one forward pass over prompt + answer; on the same tokens it agrees with ``act`` to float
-precision, which the tests check.
+precision, which the tests check. ``reference_log_probs`` scores answers under the model training
+started from, for a KL penalty: a LoRA policy's own model with its adapters switched off (no
+extra memory), or a frozen copy given as ``reference``.
 
 Sampling uses ``top_k=0, top_p=1`` so that the sampled distribution is exactly
 ``softmax(logits / T)`` over the vocabulary minus the suppressed image-placeholder tokens, and
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from peft import PeftModel
 from PIL import Image
 from torch import nn
 
@@ -85,6 +88,8 @@ class VLMPolicy(nn.Module):
     :param max_new_tokens: the longest answer.
     :param thought_coef: λ, the weight of the thought tokens' log-probability.
     :param text_only: prompts carry no image.
+    :param reference: a frozen copy of the starting model for ``reference_log_probs``; None: a peft
+        model's adapters are switched off instead (other models then have no reference).
     """
 
     def __init__(
@@ -96,8 +101,11 @@ class VLMPolicy(nn.Module):
         max_new_tokens: int,
         thought_coef: float,
         text_only: bool,
+        reference: nn.Module | None = None,
     ) -> None:
         super().__init__()
+        # Kept out of the module tree: never trained, saved, moved or synchronised by DDP.
+        object.__setattr__(self, "reference", reference)
         self.model = model
         self.value_head = value_head
         self.processor = processor
@@ -212,10 +220,9 @@ class VLMPolicy(nn.Module):
         )
 
     # ------------------------------------------------------------- learning
-    def _forward(self, inputs, tokens: torch.Tensor | None, token_mask: torch.Tensor | None):
-        """One forward pass over prompt (+ answer); returns logits over the answer and values."""
+    def _model_inputs(self, inputs, tokens: torch.Tensor | None, token_mask: torch.Tensor | None) -> dict:
+        """Prompt (+ answer) inputs for one forward pass, with the positions ``generate`` used."""
         input_ids, attention = inputs["input_ids"], inputs["attention_mask"]
-        prompt_length = input_ids.shape[1]
         if tokens is not None:
             input_ids = torch.cat([input_ids, tokens], dim=1)
             attention = torch.cat([attention, token_mask.to(attention.dtype)], dim=1)
@@ -223,12 +230,43 @@ class VLMPolicy(nn.Module):
         if not _uses_multimodal_rope(self.model.config):
             # The positions generate() uses with left padding, so both passes see the same ones.
             model_inputs["position_ids"] = (attention.long().cumsum(-1) - 1).clamp(min=0)
+        return model_inputs
+
+    def _forward(self, inputs, tokens: torch.Tensor | None, token_mask: torch.Tensor | None):
+        """One forward pass over prompt (+ answer); returns logits over the answer and values."""
+        prompt_length = inputs["input_ids"].shape[1]
         with self._final_hidden_states() as hidden:
-            output = self.model(**model_inputs, use_cache=False)
+            output = self.model(**self._model_inputs(inputs, tokens, token_mask), use_cache=False)
         values = self.value_head(hidden[0][:, prompt_length - 1, :])
         if tokens is None:
             return None, values
         return output.logits[:, prompt_length - 1 : prompt_length - 1 + tokens.shape[1]], values
+
+    @contextmanager
+    def _reference_model(self):
+        if self.reference is not None:
+            yield self.reference
+        elif isinstance(self.model, PeftModel):
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            raise RuntimeError("this policy has no reference model: pass reference= (a frozen copy of the starting model) or use LoRA")
+
+    @torch.no_grad()
+    def reference_log_probs(self, images: np.ndarray | None, prompts: list[str], tokens: np.ndarray, token_mask: np.ndarray) -> np.ndarray:
+        """Per-token log-probs of answers (as ``act`` returned them) under the reference model, at
+        the temperature; ``(B, tokens.shape[1])`` float32, 0 where ``token_mask`` is false."""
+        inputs = self.encode(images, prompts)
+        length = max(int(np.asarray(token_mask).sum(axis=1).max()), 1)
+        answer = torch.as_tensor(tokens[:, :length], device=self.device)
+        mask = torch.as_tensor(token_mask[:, :length], device=self.device)
+        prompt_length = inputs["input_ids"].shape[1]
+        with self._reference_model() as model:
+            logits = model(**self._model_inputs(inputs, answer, mask), use_cache=False).logits
+        per_token = self._masked_log_probs(logits[:, prompt_length - 1 : prompt_length - 1 + length], answer)
+        scores = np.zeros(np.shape(tokens), dtype=np.float32)
+        scores[:, :length] = torch.where(mask, per_token, 0.0).float().cpu().numpy()
+        return scores
 
     def forward(self, samples) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token log-probs ``(B, T)`` of stored answers and values ``(B,)``, with gradients.

@@ -48,6 +48,7 @@ METRICS = (
     "losses/policy_loss",
     "losses/value_loss",
     "losses/approx_kl",
+    "losses/reference_kl",
     "losses/clip_fraction",
     "losses/explained_variance",
     "losses/grad_norm",
@@ -290,6 +291,7 @@ class Trainer:
         for _ in range(config.num_steps):
             images, prompts = self._images(self.observation), list(self.observation["prompt"])
             step = policy.act(images, prompts)
+            reference = policy.reference_log_probs(images, prompts, step.tokens, step.token_mask) if config.kl_coef else None
             observation, rewards, terminated, truncated, info = self.envs.step(tuple(step.answers))
             rewards = rewards.astype(np.float32)
             cut_short = truncated & ~terminated
@@ -300,7 +302,8 @@ class Trainer:
                 terminal_values[cut_short] = policy.value(final_images, [f["prompt"] for f in finals])
                 rewards = bootstrap_truncated(rewards, cut_short, terminal_values, config.gamma)
             self.buffer.add(
-                images, prompts, step.tokens, step.token_mask, step.action_mask, rewards, self.episode_starts, step.values, step.log_probs
+                images, prompts, step.tokens, step.token_mask, step.action_mask, rewards, self.episode_starts, step.values, step.log_probs,
+                ref_token_log_probs=reference,
             )
             parsed.extend(step_info_values(info, "action_parsed"))
             if alfworld is not None:
@@ -375,6 +378,8 @@ class Trainer:
                     value_coef=config.value_coef,
                     max_grad_norm=config.max_grad_norm,
                     target_kl=config.target_kl,
+                    kl_coef=config.kl_coef,
+                    dual_clip=config.dual_clip,
                     normalize_advantage=config.normalize_advantage,
                     thought_coef=config.thought_coef,
                     accelerator=self.accelerator,
