@@ -63,19 +63,26 @@ class Game:
     max_grad_norm: float = 5.0
     value_coef: float = 0.5
     target_kl: float | None = 1.0
+    kl_coef: float = 0.0
+    """β of the KL penalty to the SFT model (``TrainConfig.kl_coef``); it keeps the JSON and the
+    reading of the numbers intact while the decision word moves."""
+    gae_lambda: float = 0.95
+    """0.5 for NumberLine, whose reward already says whether a step was right: the value head
+    explains almost nothing for the first updates, so long-horizon advantages are mostly noise."""
     max_new_tokens: int = 64
     eval_episodes: int = 200
 
 
 GAMES = {
-    "numberline": Game("gym_cards/NumberLine-v0", text_only=False, episodes=300, noise=0.5, sft_epochs=3, ppo_updates=12),
+    "numberline": Game("gym_cards/NumberLine-v0", text_only=False, episodes=300, noise=0.5, sft_epochs=3, ppo_updates=12,
+                       kl_coef=0.1, gae_lambda=0.5),
     "ezpoints": Game("gym_cards/EZPoints-v0", text_only=True, episodes=300, noise=0.3, sft_epochs=3, ppo_updates=8, max_new_tokens=96),
     "blackjack": Game("gym_cards/Blackjack-v0", text_only=True, episodes=600, noise=0.5, sft_epochs=3, ppo_updates=8),
 }
 SMOKE = {
     "numberline": Game(
         "gym_cards/NumberLine-v0", text_only=False, episodes=40, noise=0.0, sft_epochs=12, ppo_updates=1, num_envs=4,
-        num_steps=8, hidden_size=64, num_layers=2, sft_lr=3e-3, eval_episodes=20,
+        num_steps=8, hidden_size=64, num_layers=2, sft_lr=3e-3, eval_episodes=20, kl_coef=0.1, gae_lambda=0.5,
     ),
 }
 
@@ -148,14 +155,15 @@ def run_game(name: str, game: Game, out: Path, chain_of_thought: bool, thought_c
         return []
     rows = []
     for coef in thought_coefs:
-        tag = f"{variant}" + (f"_lambda{coef:g}" if chain_of_thought else "")
+        tag = f"{variant}" + (f"_lambda{coef:g}" if chain_of_thought else "") + (f"_kl{game.kl_coef:g}" if game.kl_coef else "")
         run_dir = root / f"ppo_{tag}"
         config = TrainConfig(
             env_id=game.env_id, text_only=game.text_only, chain_of_thought=chain_of_thought, model=sft["model"],
             num_envs=game.num_envs, num_steps=game.num_steps, total_env_steps=game.ppo_updates * game.num_envs * game.num_steps,
             seed=seed, lora=False, init_lr=game.ppo_lr, end_lr=game.ppo_lr, lr_max_steps=game.ppo_updates,
             ppo_epochs=game.ppo_epochs, minibatch_size=16, grad_accum_steps=1, clip_range=game.clip_range,
-            max_grad_norm=game.max_grad_norm, value_coef=game.value_coef, target_kl=game.target_kl, thought_coef=coef,
+            max_grad_norm=game.max_grad_norm, value_coef=game.value_coef, target_kl=game.target_kl, kl_coef=game.kl_coef, thought_coef=coef,
+            gae_lambda=game.gae_lambda,
             max_new_tokens=game.max_new_tokens, output_dir=str(run_dir), save_every=game.ppo_updates, device="cpu",
         )
         ppo = timed(root / f"stage_ppo_{tag}.json", lambda: {"run_dir": str(Trainer(config).train())})
@@ -163,6 +171,7 @@ def run_game(name: str, game: Game, out: Path, chain_of_thought: bool, thought_c
         rows.append({
             "game": name, "env_id": game.env_id, "observation": "text" if game.text_only else f"pixels {game.image_size}px",
             "prompt": "chain of thought" if chain_of_thought else "action only", "thought_coef": coef if chain_of_thought else None,
+            "kl_coef": game.kl_coef, "gae_lambda": game.gae_lambda,
             "parameters": parameter_count(build["model"]), "sft_records": data["records"], "sft_noise": game.noise,
             "sft_steps": sft["steps"], "sft_loss_first": sft["first_loss"], "sft_loss_last": sft["last_loss"],
             "sft_success": sft_eval["success_rate"], "sft_parse_failures": sft_eval["parse_failure_rate"],
@@ -186,7 +195,7 @@ def parameter_count(model_dir: str) -> int:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = ("game", "observation", "prompt", "λ", "SFT success", "PPO success", "gain", "PPO env steps",
+    header = ("game", "observation", "prompt", "λ", "KL β", "SFT success", "PPO success", "gain", "PPO env steps",
               "SFT min", "PPO min", "total min")
     lines = [header]
     for row in rows:
@@ -194,6 +203,7 @@ def print_table(rows: list[dict]) -> None:
         total = sum(seconds.values())
         lines.append((
             row["game"], row["observation"], row["prompt"], "-" if row["thought_coef"] is None else f"{row['thought_coef']:g}",
+            f"{row['kl_coef']:g}",
             f"{row['sft_success']:.1%}", f"{row['ppo_success']:.1%}", f"{100 * (row['ppo_success'] - row['sft_success']):+.1f}",
             str(row["ppo_env_steps"]), f"{seconds['sft'] / 60:.1f}", f"{seconds['ppo'] / 60:.1f}", f"{total / 60:.1f}",
         ))
@@ -218,6 +228,7 @@ def plot(rows: list[dict], path: Path) -> Path:
                 metrics = list(csv.DictReader(handle))
             steps = [int(m["env_steps"]) for m in metrics]
             label = row["prompt"] if row["thought_coef"] is None else f"{row['prompt']}, λ={row['thought_coef']:g}"
+            label += f", KL β={row['kl_coef']:g}" if row["kl_coef"] else ""
             line, = axis.plot(steps, [float(m["charts/success_rate"]) for m in metrics], marker=".", label=f"PPO rollouts ({label})")
             axis.scatter([0], [row["sft_success"]], color=line.get_color(), marker="s", zorder=3)
             axis.scatter([steps[-1]], [row["ppo_success"]], color=line.get_color(), marker="*", s=120, zorder=3)
@@ -240,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--action-only", action="store_true", help="ablation: prompts and demonstrations without thoughts")
     parser.add_argument("--thought-coefs", type=float, nargs="+", default=[0.5], metavar="λ",
                         help="thought coefficients to run PPO with (one SFT model for all)")
+    parser.add_argument("--kl-coef", type=float, default=None, metavar="β",
+                        help="KL penalty to the SFT model instead of the recipe's (0: none, as in the paper)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sft-only", action="store_true", help="stop after the SFT model's evaluation")
     parser.add_argument("--smoke", action="store_true", help="CI size: a 0.3M model, 40 clean episodes, one PPO update")
@@ -254,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.games:
         if name not in recipes:
             parser.error(f"--smoke has a recipe only for {sorted(recipes)}")
-        rows += run_game(name, recipes[name], out, not args.action_only, args.thought_coefs if not args.action_only else [0.0],
+        game = recipes[name] if args.kl_coef is None else dataclasses.replace(recipes[name], kl_coef=args.kl_coef)
+        rows += run_game(name, game, out, not args.action_only, args.thought_coefs if not args.action_only else [0.0],
                          args.seed, args.sft_only)
     if not rows:
         return 0
@@ -262,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     name = "_".join(args.games) + ("_action_only" if args.action_only else "")
     if not args.action_only and args.thought_coefs != [0.5]:
         name += "_lambda" + "_".join(f"{coef:g}" for coef in args.thought_coefs)
+    if args.kl_coef is not None:
+        name += f"_kl{args.kl_coef:g}"
     (out / f"results_{name}.json").write_text(json.dumps(rows, indent=2))
     print(f"wrote {out / f'results_{name}.json'} and {plot(rows, out / f'learning_curve_{name}.png')}")
     return 0

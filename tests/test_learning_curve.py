@@ -47,7 +47,7 @@ def test_ppo_runs_and_logs(smoke):
     with open(Path(row["ppo_run"]) / "metrics.csv") as handle:
         (metrics,) = list(csv.DictReader(handle))
     assert int(metrics["env_steps"]) == row["ppo_env_steps"] == 4 * 8
-    for name in ("charts/success_rate", "losses/policy_loss", "losses/value_loss", "losses/approx_kl"):
+    for name in ("charts/success_rate", "losses/policy_loss", "losses/value_loss", "losses/approx_kl", "losses/reference_kl"):
         assert math.isfinite(float(metrics[name])), name
     assert (Path(row["ppo_run"]) / "checkpoints").is_dir()
 
@@ -55,7 +55,7 @@ def test_ppo_runs_and_logs(smoke):
 def test_prints_a_table_and_writes_a_plot(smoke):
     out, stdout, (row,) = smoke
     header = next(line for line in stdout.splitlines() if line.startswith("game"))
-    for column in ("SFT success", "PPO success", "PPO env steps", "total min"):
+    for column in ("KL β", "SFT success", "PPO success", "PPO env steps", "total min"):
         assert column in header
     assert f"{row['sft_success']:.1%}" in stdout and f"{row['ppo_success']:.1%}" in stdout
     assert (out / "learning_curve_numberline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
