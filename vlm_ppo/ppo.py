@@ -158,7 +158,7 @@ def ppo_loss(
     With ``kl``, ``loss`` adds ``kl_coef · mean(kl)``: the penalty that holds the policy near a
     reference model (see ``reference_kl``). With ``dual_clip`` c (Ye et al. 2020, "dual-clip
     PPO"), a sample with A < 0 loses at most ``-c·A``: the max above is unbounded in r there, and
-    a sequence ratio (a product over every answer token) can reach e^10 within one update.
+    a sequence ratio, a product over every answer token, can grow far within one update.
 
     :param new_log_prob: ``[B]`` log π_θ(answer) now.
     :param old_log_prob: ``[B]`` log π(answer) when it was generated.
