@@ -6,18 +6,20 @@ held-out seeds, run PPO from the fine-tuned model (``vlm-ppo train``), evaluate 
 table (SFT success, PPO success, env steps, wall time per stage) and writes a plot of the PPO
 training curves with both held-out evaluations.
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/learning_curve.py                      # NumberLine from pixels, ~15 min
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/learning_curve.py                      # NumberLine from pixels, ~17 min
     OMP_WAIT_POLICY=PASSIVE python benchmarks/learning_curve.py --games ezpoints blackjack   # text, tiny LM
     OMP_WAIT_POLICY=PASSIVE python benchmarks/learning_curve.py --action-only        # ablation: no thoughts
     OMP_WAIT_POLICY=PASSIVE python benchmarks/learning_curve.py --thought-coefs 0.1 0.3 0.5 0.7 0.9   # λ sweep
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/learning_curve.py --smoke              # CI-sized, ~35 s
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/learning_curve.py --kl-coef 0          # ablation: no KL penalty
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/learning_curve.py --smoke              # CI-sized, ~40 s
 
 The thought coefficient λ scales the log-probability of the thought tokens in the PPO ratio (the
-paper's Eq. 4.2); a sweep reuses one SFT model and runs one PPO per λ. Stages whose output is
-already in ``--out`` are reused (delete the directory to start over). Every held-out evaluation
-uses seeds from ``vlm_ppo.evaluation.EVAL_SEED_OFFSET`` on, which neither the demonstrations
-(seeds 0..episodes-1) nor PPO's training envs use. Policies sample at the paper's temperature 0.2
-in PPO rollouts and in both evaluations.
+paper's Eq. 4.2); a sweep reuses one SFT model and runs one PPO per λ. NumberLine's recipe adds
+what the paper does not use: a KL penalty to the SFT model and GAE λ 0.5 (README: how they were
+found). Stages whose output is already in ``--out`` are reused (delete the directory to start
+over). Every held-out evaluation uses seeds from ``vlm_ppo.evaluation.EVAL_SEED_OFFSET`` on, which
+neither the demonstrations (seeds 0..episodes-1) nor PPO's training envs use. Policies sample at
+the paper's temperature 0.2 in PPO rollouts and in both evaluations.
 """
 
 from __future__ import annotations
