@@ -73,7 +73,7 @@ ENTRIES = {
     "ezpoints": Entry(
         Game(
             "gym_cards/EZPoints-v0", text_only=False, episodes=400, noise=0.3, sft_epochs=4, ppo_updates=12, image_size=112,
-            patches=8, kl_coef=0.1, gae_lambda=0.5, max_new_tokens=80,
+            patches=8, kl_coef=0.1, gae_lambda=0.5, max_new_tokens=80, sft_train_vision="all",
         ),
         cnn_steps=200_000,
     ),
