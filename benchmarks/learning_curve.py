@@ -377,6 +377,7 @@ def plot(rows: list[dict], path: Path) -> Path:
             label = row["prompt"] if row["thought_coef"] is None else f"{row['prompt']}, λ={row['thought_coef']:g}"
             label = f"{row.get('algo', 'ppo').upper()}: {label}"
             label += f", KL β={row['kl_coef']:g}" if row["kl_coef"] else ""
+            label += f", lr {row['lr']:g}" if row.get("lr", DEFAULT_LR) != DEFAULT_LR else ""
             (line,) = axis.plot(
                 steps, [float(m["charts/success_rate"]) for m in metrics], marker=".", label=f"rollouts ({label})"
             )
@@ -417,8 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lr",
         type=float,
+        nargs="+",
         default=None,
-        help="constant RL learning rate instead of the recipe's (runs are tagged with it)",
+        help="constant RL learning rates instead of the recipe's, each run (tagged with it) from the same SFT model",
     )
     parser.add_argument(
         "--algos",
@@ -443,18 +445,18 @@ def main(argv: list[str] | None = None) -> int:
         if name not in recipes:
             parser.error(f"--smoke has a recipe only for {sorted(recipes)}")
         game = recipes[name] if args.kl_coef is None else dataclasses.replace(recipes[name], kl_coef=args.kl_coef)
-        game = game if args.lr is None else dataclasses.replace(game, ppo_lr=args.lr)
-        rows += run_game(
-            name,
-            game,
-            out,
-            not args.action_only,
-            args.thought_coefs if not args.action_only else [0.0],
-            args.seed,
-            args.sft_only,
-            tuple(args.algos),
-            tuple(args.rl_seeds),
-        )
+        for lr in args.lr or [game.ppo_lr]:
+            rows += run_game(
+                name,
+                dataclasses.replace(game, ppo_lr=lr),
+                out,
+                not args.action_only,
+                args.thought_coefs if not args.action_only else [0.0],
+                args.seed,
+                args.sft_only,
+                tuple(args.algos),
+                tuple(args.rl_seeds),
+            )
     if not rows:
         return 0
     print_table(rows)
@@ -464,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.kl_coef is not None:
         name += f"_kl{args.kl_coef:g}"
     if args.lr is not None:
-        name += f"_lr{args.lr:g}"
+        name += "_lr" + "_".join(f"{lr:g}" for lr in args.lr)
     if args.algos != ["ppo"]:
         name += "_" + "_".join(args.algos)
     if args.rl_seeds != [0]:
