@@ -226,9 +226,8 @@ def run_entry(name: str, entry: Entry, out: Path, rows: tuple[str, ...], seed: i
                 "env_steps": run["ppo_env_steps"], "parse_failure_rate": run["ppo_parse_failures"], "run": run["ppo_run"],
                 "seconds": run["seconds"],
             }  # fmt: skip
-        result["sft_seconds"] = (
-            {k: v for k, v in runs[0]["seconds"].items() if k in ("init", "data", "sft", "sft_eval")} if runs else {}
-        )
+        stages = {"init": "init", "data": "data_cot", "sft": "sft_cot", "sft_eval": "sft_eval_cot"}
+        result["sft_seconds"] = {k: json.loads((root / f"stage_{v}.json").read_text())["seconds"] for k, v in stages.items()}
     if "cnn" in rows and entry.cnn_steps:
         result["cnn"] = timed(root / f"cnn_seed{seed}.json", lambda: cnn_rl(entry, root, seed))
     (root / "table_row.json").write_text(json.dumps(result, indent=2))
