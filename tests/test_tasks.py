@@ -201,3 +201,20 @@ def test_structured_facts_make_the_mistakes_without_reading_english():
         mistake = task.mistake(env, advice, rng)
         assert isinstance(mistake, Advice) and mistake.word != advice.word
         assert mistake.reason == expert.explain(mistake.facts, mistake.word)
+
+
+@pytest.mark.parametrize("name", ["gym_cards/EZPoints-v0", "gym_cards/Points24-v0"])
+def test_formula_games_state_the_formula_in_the_image_prompt_and_once_in_text(name):
+    """As the paper's prompt does, the image agent is told the formula built so far (its own
+    past tokens); the text agent reads it in the table description, so it is not said twice."""
+    task = make_task(name)
+    env = task.make_agent_env()
+    observation, _ = env.reset(seed=5)
+    assert "The current formula is: (empty)." in observation["prompt"]
+    first = task.expert(env.unwrapped).word  # a card number: the formula becomes that number
+    observation, *_ = env.step(json.dumps({"action": first}))
+    assert f"The current formula is: {first}." in observation["prompt"]
+    text_env = task.make_agent_env(text_only=True)
+    observation, _ = text_env.reset(seed=5)
+    assert "The current formula is" not in observation["prompt"]
+    assert observation["prompt"].count("Formula: (empty)") == 1

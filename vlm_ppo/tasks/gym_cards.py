@@ -84,8 +84,20 @@ class NumberLineTask(CardGameTask):
 
 
 class FormulaTask(CardGameTask):
+    """EZPoints and Points24. The prompt states the formula built so far, as the paper's prompt
+    does ("You are observing the current formula: ..."): the image must be read for the cards,
+    while the formula is the agent's own past actions. A tiny VLM trained on the image alone read
+    both cards but took the empty formula for a started one on every held-out first move."""
+
     fields = {"cards": "[x, y]", "current formula": "x"}
     thoughts = "read the cards, find a formula that makes {target}, and choose its next token"
+
+    def instructions(self, env: gym.Env, text_only: bool) -> str:
+        intro = super().instructions(env, text_only)
+        if text_only:  # the table description below already holds the formula
+            return intro
+        formula = " ".join(env.unwrapped.formula)
+        return f"{intro} The current formula is: {formula or '(empty)'}."
 
     def read_values(self, env: gym.Env, advice: Advice) -> dict[str, Any]:
         return {"cards": list(advice.facts["cards"]), "current formula": " ".join(advice.facts["formula"])}
