@@ -1,0 +1,112 @@
+"""Does a model read the table? Its first answers on held-out deals, checked against the truth.
+
+RL can only learn a decision from what the model reads: a policy that cannot tell one hand from
+another learns the best blind action (Blackjack: stand on everything). This plays the first step
+of ``--episodes`` held-out deals and counts, per reading field, how often the answer states the
+true value: the task's answer fields (EZPoints' and Points24's cards and formula), or for
+Blackjack, whose answer has none, the player's total and the dealer's card in the thoughts. Also
+counts how often the answer's action is the expert's.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py MODEL --task gym_cards/Blackjack-v0
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py RUN_DIR --task gym_cards/EZPoints-v0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def blackjack_reading(answer: str, facts: dict) -> dict[str, bool]:
+    """The total and the dealer's card as the expert's sentence words them ("Your total is
+    (a soft) 15 against the dealer's ace")."""
+    total = re.search(r"total is (?:a soft )?(\d+)", answer)
+    dealer = re.search(r"dealer's (\w+)", answer)
+    truth = "ace" if facts["dealer"] == 1 else str(facts["dealer"])
+    return {
+        "player total": bool(total) and int(total.group(1)) == facts["total"],
+        "dealer card": bool(dealer) and dealer.group(1) == truth,
+    }
+
+
+def field_reading(answer: str, truth: dict) -> dict[str, bool]:
+    """Each answer field equal to its true value (None read: wrong)."""
+    try:
+        fields = json.loads(answer[answer.find("{") : answer.rfind("}") + 1])
+    except ValueError:
+        fields = {}
+    fields = fields if isinstance(fields, dict) else {}
+    return {key: key in fields and json.dumps(fields[key]) == json.dumps(value) for key, value in truth.items()}
+
+
+def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temperature: float) -> dict:
+    import dataclasses
+
+    import torch
+
+    from vlm_ppo.checkpoint import read_state
+    from vlm_ppo.config import ModelConfig, TrainConfig, config_from_dict
+    from vlm_ppo.evaluation import EVAL_SEED_OFFSET
+    from vlm_ppo.model_loading import build_policy, resolve_device
+    from vlm_ppo.rollout import stack_observations
+    from vlm_ppo.tasks import make_task
+    from vlm_ppo.trainer import find_checkpoint
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    checkpoint = None
+    if (Path(model) / "checkpoints").is_dir() or Path(model).name.startswith("update_"):  # an RL run, as stages.evaluate
+        checkpoint = find_checkpoint(Path(model))
+        config = config_from_dict(TrainConfig, read_state(checkpoint, "rl")["config"], str(checkpoint))
+        config = dataclasses.replace(config, temperature=temperature)
+    else:
+        config = TrainConfig(
+            model=ModelConfig(path=model, device="cpu"), task=task_name, max_new_tokens=max_new_tokens, temperature=temperature
+        )
+    policy = build_policy(config, resolve_device("cpu"), checkpoint, trainable=False)
+    task = make_task(task_name)
+    envs = [task.make_agent_env() for _ in range(episodes)]
+    observations = [env.reset(seed=EVAL_SEED_OFFSET + k)[0] for k, env in enumerate(envs)]
+    images, prompts = stack_observations(observations)
+    answers = policy.act(images, prompts).answers
+    right: Counter[str] = Counter()
+    expert_actions = 0
+    for env, answer in zip(envs, answers):
+        advice = task.expert(env)
+        truth = task.read_values(env, advice)
+        reading = field_reading(answer, truth) if truth else blackjack_reading(answer, advice.facts)
+        right.update(key for key, ok in reading.items() if ok)
+        for key in reading:  # every field in the table, read or not
+            right.setdefault(key, 0)
+        parsed = re.search(r'"action":\s*"([^"]*)"', answer)
+        expert_actions += bool(parsed) and parsed.group(1) == advice.word
+    return {"episodes": episodes, "read": dict(right), "expert_action": expert_actions, "example": answers[0]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="a model directory or a training run (its latest checkpoint)")
+    parser.add_argument("--task", default="gym_cards/Blackjack-v0")
+    parser.add_argument("--episodes", type=int, default=48)
+    parser.add_argument("--max-new-tokens", type=int, default=80)
+    parser.add_argument("--temperature", type=float, default=0.2)
+    args = parser.parse_args()
+    result = probe(args.model, args.task, args.episodes, args.max_new_tokens, args.temperature)
+    n = result["episodes"]
+    print(f"| {args.task} first step | read right of {n} |\n|---|---|")
+    for key, count in result["read"].items():
+        print(f"| {key} | {count} ({count / n:.0%}) |")
+    print(f"| action = expert's | {result['expert_action']} ({result['expert_action'] / n:.0%}) |")
+    print(f"example answer: {result['example']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
