@@ -1,0 +1,27 @@
+"""The reading probe's checks: what counts as a model reading the table right."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("reading_probe", ROOT / "benchmarks" / "reading_probe.py")
+reading_probe = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(reading_probe)
+
+
+def test_blackjack_reading_takes_the_total_and_dealer_card_from_the_experts_wording():
+    facts = {"total": 15, "dealer": 1, "soft": True}
+    right = '{"thoughts": "Your total is a soft 15 (an ace counts 11) against the dealer\'s ace: ...", "action": "hit"}'
+    assert reading_probe.blackjack_reading(right, facts) == {"player total": True, "dealer card": True}
+    wrong = '{"thoughts": "Your total is 16 against the dealer\'s 10: ...", "action": "stand"}'
+    assert reading_probe.blackjack_reading(wrong, facts) == {"player total": False, "dealer card": False}
+    assert reading_probe.blackjack_reading("no idea", facts) == {"player total": False, "dealer card": False}
+
+
+def test_field_reading_compares_each_answer_field_with_the_truth_exactly():
+    truth = {"cards": ["K", "2"], "current formula": "10 +"}
+    answer = '{"cards": ["K", "2"], "current formula": "10", "thoughts": "...", "action": "+"}'
+    assert reading_probe.field_reading(answer, truth) == {"cards": True, "current formula": False}
+    assert reading_probe.field_reading('{"cards": ["K", "2"', truth) == {"cards": False, "current formula": False}
