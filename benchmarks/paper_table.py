@@ -204,7 +204,9 @@ def cnn_rl(entry: Entry, root: Path, seed: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------- a game
-def run_entry(name: str, entry: Entry, out: Path, rows: tuple[str, ...], seed: int) -> dict:
+def run_entry(name: str, entry: Entry, out: Path, rows: tuple[str, ...], seed: int, rl_seeds: tuple[int, ...] = (0,)) -> dict:
+    """One game's rows. Each RL algorithm runs once per RL seed from the same SFT model; the table
+    shows the first seed, ``table_row.json`` keeps every seed's result under ``"rl_seeds"``."""
     game = entry.game
     root = out / name
     episodes = min(EVAL_EPISODES, game.eval_episodes)
@@ -222,17 +224,22 @@ def run_entry(name: str, entry: Entry, out: Path, rows: tuple[str, ...], seed: i
     # for the group-RL comparison, from the same SFT model).
     wanted = tuple(algo for algo in RL_ALGOS if algo in rows or ("rl" in rows and algo in entry.rl_algos))
     if "sft" in rows or wanted:
-        runs = run_game(name, game, out, True, [game.thought_coef], seed, sft_only=not wanted, algos=wanted or ("ppo",))
+        runs = run_game(
+            name, game, out, True, [game.thought_coef], seed, sft_only=not wanted, algos=wanted or ("ppo",), rl_seeds=rl_seeds
+        )
         sft = json.loads((root / "stage_sft_eval_cot.json").read_text())
         low, high = wilson(round(sft["success_rate"] * sft["episodes"]), sft["episodes"])
         result["sft"] = {**sft, "success_low": low, "success_high": high}
         for run in runs:
             low, high = wilson(round(run["ppo_success"] * run["eval_episodes"]), run["eval_episodes"])
-            result[run["algo"]] = {
+            row = {
                 "success_rate": run["ppo_success"], "success_low": low, "success_high": high,
                 "env_steps": run["ppo_env_steps"], "parse_failure_rate": run["ppo_parse_failures"], "run": run["ppo_run"],
                 "seconds": run["seconds"],
             }  # fmt: skip
+            result.setdefault("rl_seeds", {}).setdefault(run["algo"], {})[str(run["rl_seed"])] = row
+            if run["rl_seed"] == rl_seeds[0]:
+                result[run["algo"]] = row
         stages = {"init": "init", "data": "data_cot", "sft": "sft_cot", "sft_eval": "sft_eval_cot"}
         result["sft_seconds"] = {k: json.loads((root / f"stage_{v}.json").read_text())["seconds"] for k, v in stages.items()}
     if "cnn" in rows and entry.cnn_steps:
@@ -390,6 +397,9 @@ def main() -> int:
     parser.add_argument("--ablations", action="store_true", help="EZPoints: chain of thought vs action only, and the λ sweep")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="RL seeds of the ablations")
     parser.add_argument(
+        "--rl-seeds", type=int, nargs="+", default=[0], help="RL seeds of each game's RL rows (the table shows the first)"
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="CI size: NumberLine, a 0.3M model, one RL update each, a tiny CNN budget"
     )
     args = parser.parse_args()
@@ -401,7 +411,7 @@ def main() -> int:
     entries = SMOKE if args.smoke else ENTRIES
     games = ["numberline"] if args.smoke else args.games
     for name in games:
-        run_entry(name, entries[name], out, tuple(args.rows), args.seed)
+        run_entry(name, entries[name], out, tuple(args.rows), args.seed, tuple(args.rl_seeds))
         plot(out, name)
     if games or args.table:
         print(write_table(out))
