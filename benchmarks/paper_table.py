@@ -397,6 +397,9 @@ def main() -> int:
     parser.add_argument("--ablations", action="store_true", help="EZPoints: chain of thought vs action only, and the λ sweep")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="RL seeds of the ablations")
     parser.add_argument(
+        "--thought-coefs", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7, 0.9], help="the ablations' λ sweep"
+    )
+    parser.add_argument(
         "--rl-seeds", type=int, nargs="+", default=[0], help="RL seeds of each game's RL rows (the table shows the first)"
     )
     parser.add_argument(
@@ -416,7 +419,7 @@ def main() -> int:
     if games or args.table:
         print(write_table(out))
     if args.ablations:
-        print(ablations(out, tuple(args.seeds)))
+        print(ablations(out, tuple(args.seeds), tuple(args.thought_coefs)))
     return 0
 
 
