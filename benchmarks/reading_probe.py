@@ -23,6 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def blackjack_reading(answer: str, facts: dict) -> dict[str, bool]:
@@ -48,29 +49,17 @@ def field_reading(answer: str, truth: dict) -> dict[str, bool]:
 
 
 def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temperature: float) -> dict:
-    import dataclasses
-
     import torch
+    from stages import load_policy
 
-    from vlm_ppo.checkpoint import read_state
-    from vlm_ppo.config import ModelConfig, TrainConfig, config_from_dict
     from vlm_ppo.evaluation import EVAL_SEED_OFFSET
-    from vlm_ppo.model_loading import build_policy, resolve_device
     from vlm_ppo.rollout import stack_observations
     from vlm_ppo.tasks import make_task
-    from vlm_ppo.trainer import find_checkpoint
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    checkpoint = None
-    if (Path(model) / "checkpoints").is_dir() or Path(model).name.startswith("update_"):  # an RL run, as stages.evaluate
-        checkpoint = find_checkpoint(Path(model))
-        config = config_from_dict(TrainConfig, read_state(checkpoint, "rl")["config"], str(checkpoint))
-        config = dataclasses.replace(config, temperature=temperature)
-    else:
-        config = TrainConfig(
-            model=ModelConfig(path=model, device="cpu"), task=task_name, max_new_tokens=max_new_tokens, temperature=temperature
-        )
-    policy = build_policy(config, resolve_device("cpu"), checkpoint, trainable=False)
+    path = Path(model)
+    is_run = (path / "checkpoints").is_dir() or path.name.startswith("update_")  # an RL run or one checkpoint
+    policy, _ = load_policy(task_name, model, path if is_run else None, max_new_tokens=max_new_tokens, temperature=temperature)
     task = make_task(task_name)
     envs = [task.make_agent_env() for _ in range(episodes)]
     observations = [env.reset(seed=EVAL_SEED_OFFSET + k)[0] for k, env in enumerate(envs)]

@@ -29,6 +29,34 @@ def timed(path: Path, work: Callable[[], dict]) -> dict:
     return result
 
 
+def load_policy(
+    task: str,
+    model: str | None = None,
+    checkpoint: Path | None = None,
+    chain_of_thought: bool = True,
+    text_only: bool = False,
+    max_new_tokens: int = 64,
+    temperature: float = 0.2,
+):
+    """A frozen policy and its config: a model directory, or an RL run's (latest) checkpoint with
+    the run's own config, sampled at ``temperature`` whatever the run trained at."""
+    from vlm_ppo.checkpoint import read_state
+    from vlm_ppo.config import ModelConfig, TrainConfig, config_from_dict
+    from vlm_ppo.model_loading import build_policy, resolve_device
+    from vlm_ppo.trainer import find_checkpoint
+
+    if checkpoint is not None:
+        checkpoint = find_checkpoint(checkpoint)
+        config = config_from_dict(TrainConfig, read_state(checkpoint, "rl")["config"], str(checkpoint))
+        config = dataclasses.replace(config, temperature=temperature)
+    else:
+        config = TrainConfig(
+            model=ModelConfig(path=model, device="cpu"), task=task, text_only=text_only, chain_of_thought=chain_of_thought,
+            max_new_tokens=max_new_tokens, temperature=temperature,
+        )  # fmt: skip
+    return build_policy(config, resolve_device(config.model.device), checkpoint, trainable=False), config
+
+
 def evaluate(
     task: str,
     episodes: int,
@@ -45,23 +73,10 @@ def evaluate(
     """Held-out success (the task's rule) of a model directory or an RL checkpoint, with its 95%
     Wilson interval, mean return, parse failures and unfinished answers; sampled at
     ``temperature`` whatever the checkpoint trained at, so that every row is scored alike."""
-    from vlm_ppo.checkpoint import read_state
-    from vlm_ppo.config import ModelConfig, TrainConfig, config_from_dict
     from vlm_ppo.evaluation import evaluate_policy
-    from vlm_ppo.model_loading import build_policy, resolve_device
     from vlm_ppo.tasks import make_task
-    from vlm_ppo.trainer import find_checkpoint
 
-    if checkpoint is not None:
-        checkpoint = find_checkpoint(checkpoint)
-        config = config_from_dict(TrainConfig, read_state(checkpoint, "rl")["config"], str(checkpoint))
-        config = dataclasses.replace(config, temperature=temperature)
-    else:
-        config = TrainConfig(
-            model=ModelConfig(path=model, device="cpu"), task=task, text_only=text_only, chain_of_thought=chain_of_thought,
-            max_new_tokens=max_new_tokens, temperature=temperature,
-        )  # fmt: skip
-    policy = build_policy(config, resolve_device(config.model.device), checkpoint, trainable=False)
+    policy, config = load_policy(task, model, checkpoint, chain_of_thought, text_only, max_new_tokens, temperature)
     result = evaluate_policy(
         policy, make_task(task), episodes, seed=seed, batch=batch, chain_of_thought=config.chain_of_thought,
         text_only=config.text_only, env_kwargs=env_kwargs if env_kwargs is not None else config.env_kwargs,
