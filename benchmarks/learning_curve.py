@@ -295,6 +295,8 @@ def run_game(
                 "sft_parse_failures": sft_eval["parse_failure_rate"],
                 "ppo_success": ppo_eval["success_rate"],
                 "ppo_parse_failures": ppo_eval["parse_failure_rate"],
+                "sft_metrics": sft_eval.get("metrics", {}),
+                "ppo_metrics": ppo_eval.get("metrics", {}),
                 "ppo_env_steps": int(metrics[-1]["env_steps"]),
                 "eval_episodes": game.eval_episodes,
                 "seconds": {

@@ -71,7 +71,8 @@ def evaluate(
     temperature: float = 0.2,
 ) -> dict:
     """Held-out success (the task's rule) of a model directory or an RL checkpoint, with its 95%
-    Wilson interval, mean return, parse failures and unfinished answers; sampled at
+    Wilson interval, mean return, parse failures, unfinished answers and the task's own metrics
+    (ALFWorld: success per task type, goal-condition and illegal-action rates); sampled at
     ``temperature`` whatever the checkpoint trained at, so that every row is scored alike."""
     from vlm_ppo.evaluation import evaluate_policy
     from vlm_ppo.tasks import make_task
@@ -90,6 +91,7 @@ def evaluate(
         "parse_failure_rate": result.parse_failure_rate,
         "unfinished_answer_rate": result.unfinished_answer_rate,
         "episodes": result.episodes,
+        "metrics": result.metrics,
     }
 
 

@@ -29,3 +29,30 @@ def test_the_paper_table_smoke_run_writes_every_row(tmp_path):
     assert "| numberline | pixels 56 px |" in table and "100.0% [" in table
     assert (tmp_path / "paper_table.csv").read_text().count("numberline") == 6
     assert (tmp_path / "paper_table_numberline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_task_metrics_table_lists_each_rows_metrics_and_marks_the_missing(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("paper_table", ROOT / "benchmarks" / "paper_table.py")
+    paper_table = importlib.util.module_from_spec(spec)
+    sys.modules["paper_table"] = paper_table  # its dataclasses look their module up there
+    spec.loader.exec_module(paper_table)
+    (tmp_path / "alfworld").mkdir()
+    row = {
+        "game": "alfworld",
+        "sft": {"success_rate": 0.25, "metrics": {"alfworld/success_rate": 0.25, "alfworld/success_rate/pick": 0.5}},
+        "ppo": {"success_rate": 0.5, "metrics": {"alfworld/success_rate": 0.5, "alfworld/success_rate/pick": None}},
+    }
+    (tmp_path / "alfworld" / "table_row.json").write_text(json.dumps(row))
+    table = paper_table.metrics_table(tmp_path, "alfworld")
+    assert table.splitlines() == [
+        "| alfworld | alfworld/success_rate | alfworld/success_rate/pick |",
+        "|---|---|---|",
+        "| SFT | 25.0% | 50.0% |",
+        "| PPO | 50.0% | - |",
+    ]
+    assert (tmp_path / "paper_table_alfworld_metrics.md").read_text() == table + "\n"
+    (tmp_path / "numberline").mkdir()
+    (tmp_path / "numberline" / "table_row.json").write_text(json.dumps({"game": "numberline", "sft": {"success_rate": 0.3}}))
+    assert paper_table.metrics_table(tmp_path, "numberline") is None  # no task metrics: no table
