@@ -26,6 +26,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -330,9 +331,14 @@ def metrics_table(out: Path, name: str) -> str | None:
     if not rows:
         return None
     names = sorted({metric for _, metrics in rows for metric in metrics})
-    lines = [f"| {name} | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    labels = [metric.split("/", 1)[-1] for metric in names]  # without the task's namespace
+    lines = [f"| {name} | " + " | ".join(labels) + " |", "|---|" + "---|" * len(names)]
     for key, metrics in rows:
-        values = ("-" if metrics.get(metric) is None else f"{metrics[metric]:.1%}" for metric in names)
+        # None or NaN: no held-out episode of that kind (a task type never dealt)
+        values = (
+            f"{metrics[metric]:.1%}" if metrics.get(metric) is not None and math.isfinite(metrics[metric]) else "-"
+            for metric in names
+        )
         lines.append(f"| {key.upper()} | " + " | ".join(values) + " |")
     table = "\n".join(lines)
     (out / f"paper_table_{name}_metrics.md").write_text(table + "\n")

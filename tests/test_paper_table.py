@@ -43,14 +43,16 @@ def test_the_task_metrics_table_lists_each_rows_metrics_and_marks_the_missing(tm
         "game": "alfworld",
         "sft": {"success_rate": 0.25, "metrics": {"alfworld/success_rate": 0.25, "alfworld/success_rate/pick": 0.5}},
         "ppo": {"success_rate": 0.5, "metrics": {"alfworld/success_rate": 0.5, "alfworld/success_rate/pick": None}},
+        "gigpo": {"success_rate": 0.0, "metrics": {"alfworld/success_rate": 0.0, "alfworld/success_rate/pick": float("nan")}},
     }
     (tmp_path / "alfworld" / "table_row.json").write_text(json.dumps(row))
     table = paper_table.metrics_table(tmp_path, "alfworld")
     assert table.splitlines() == [
-        "| alfworld | alfworld/success_rate | alfworld/success_rate/pick |",
+        "| alfworld | success_rate | success_rate/pick |",
         "|---|---|---|",
         "| SFT | 25.0% | 50.0% |",
         "| PPO | 50.0% | - |",
+        "| GIGPO | 0.0% | - |",
     ]
     assert (tmp_path / "paper_table_alfworld_metrics.md").read_text() == table + "\n"
     (tmp_path / "numberline").mkdir()
