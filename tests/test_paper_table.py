@@ -58,3 +58,23 @@ def test_the_task_metrics_table_lists_each_rows_metrics_and_marks_the_missing(tm
     (tmp_path / "numberline").mkdir()
     (tmp_path / "numberline" / "table_row.json").write_text(json.dumps({"game": "numberline", "sft": {"success_rate": 0.3}}))
     assert paper_table.metrics_table(tmp_path, "numberline") is None  # no task metrics: no table
+
+
+def test_the_ablation_table_gives_mean_and_std_over_seeds_and_none_from_one_seed():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("paper_table", ROOT / "benchmarks" / "paper_table.py")
+    paper_table = importlib.util.module_from_spec(spec)
+    sys.modules["paper_table"] = paper_table
+    spec.loader.exec_module(paper_table)
+    rows = [
+        {"thought_coef": 0.5, "sft_success": 0.46, "ppo_success": 0.9},
+        {"thought_coef": 0.5, "sft_success": 0.46, "ppo_success": 0.8},
+        {"thought_coef": 0.1, "sft_success": 0.46, "ppo_success": 0.745},
+        {"thought_coef": None, "sft_success": 0.13, "ppo_success": 0.015},
+    ]
+    assert paper_table.ablation_table(rows, (0.1, 0.5)).splitlines()[2:] == [
+        "| chain of thought, λ 0.1 | 46.0% | 74.5% (one seed) | 74.5% |",
+        "| chain of thought, λ 0.5 | 46.0% | 85.0% ± 5.0% | 90.0%, 80.0% |",  # std of 0.9 and 0.8: 0.05
+        "| action only | 13.0% | 1.5% (one seed) | 1.5% |",
+    ]
