@@ -115,9 +115,11 @@ ENTRIES = {
     ),
     # ALFWorld's text engine on the shipped games; a text model reads the scene in words. Prompts
     # are 340 to 820 tokens, answers up to 96 (the thoughts restate the task and the command).
+    # Measured: 240 demonstrations (noise 0.2) x 5 epochs won 100% held-out, every task type: six
+    # games are learnt by heart and RL has nothing left to do; hence a short SFT, a weak start.
     "alfworld": Entry(
         Game(
-            "alfworld/ALFWorld-v0", text_only=True, episodes=240, noise=0.2, sft_epochs=5, ppo_updates=6, kl_coef=0.1,
+            "alfworld/ALFWorld-v0", text_only=True, episodes=48, noise=0.3, sft_epochs=2, ppo_updates=6, kl_coef=0.1,
             gae_lambda=0.95, max_new_tokens=128, env_kwargs={"games": "shipped", "max_steps": 20}, thought_coef=0.2,
         ),
         cnn_steps=0,
