@@ -97,9 +97,10 @@ ENTRIES = {
     # "="), so noise 0.3 left 28 of 400 episodes reaching their ninth token (2.0% of them won);
     # noise 0.1 keeps whole solutions in the data (24.5% of demonstrations win, 2,245 records).
     # Answers are 47 to 75 tokens. Four cards at 112 px (25 px each) were not read: after these 8
-    # epochs (loss 0.24) the SFT model named 8 of 96 held-out cards right (chance: 7) and won 0%.
-    # At 224 px in 16 x 16 patches of 14 px (each card as large as EZPoints' at 112 px): 6 of 96
-    # (loss 0.42), 0% again. The frozen random vision tower reads two cards, not four.
+    # epochs (loss 0.24) the SFT model named 16 of 192 held-out cards right (chance: 15; the reading
+    # probe, 48 deals) and won 0%. At 224 px in 16 x 16 patches of 14 px (each card as large as
+    # EZPoints' at 112 px): 7 of 192 (loss 0.42), 0% again. The frozen random vision tower reads
+    # two cards, not four.
     "points24": Entry(
         Game(
             "gym_cards/Points24-v0", text_only=False, episodes=400, noise=0.1, sft_epochs=8, ppo_updates=8, image_size=224,

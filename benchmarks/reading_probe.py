@@ -48,6 +48,22 @@ def field_reading(answer: str, truth: dict) -> dict[str, bool]:
     return {key: key in fields and json.dumps(fields[key]) == json.dumps(value) for key, value in truth.items()}
 
 
+def item_reading(answer: str, truth: dict) -> dict[str, tuple[int, int]]:
+    """For each list field (Points24's four cards): how many items the answer states right, in
+    their place, out of how many; a wrong whole list can still show whether single cards are read."""
+    try:
+        fields = json.loads(answer[answer.find("{") : answer.rfind("}") + 1])
+    except ValueError:
+        fields = {}
+    fields = fields if isinstance(fields, dict) else {}
+    counts = {}
+    for key, value in truth.items():
+        if isinstance(value, list):
+            read = fields.get(key) if isinstance(fields.get(key), list) else []
+            counts[key] = (sum(a == b for a, b in zip(read, value)), len(value))
+    return counts
+
+
 def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temperature: float) -> dict:
     import torch
     from stages import load_policy
@@ -66,6 +82,8 @@ def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temper
     images, prompts = stack_observations(observations)
     answers = policy.act(images, prompts).answers
     right: Counter[str] = Counter()
+    items: Counter[str] = Counter()
+    item_totals: Counter[str] = Counter()
     expert_actions = 0
     for env, answer in zip(envs, answers):
         advice = task.expert(env)
@@ -74,9 +92,18 @@ def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temper
         right.update(key for key, ok in reading.items() if ok)
         for key in reading:  # every field in the table, read or not
             right.setdefault(key, 0)
+        for key, (ok, total) in (item_reading(answer, truth) if truth else {}).items():
+            items[key] += ok
+            item_totals[key] += total
         parsed = re.search(r'"action":\s*"([^"]*)"', answer)
         expert_actions += bool(parsed) and parsed.group(1) == advice.word
-    return {"episodes": episodes, "read": dict(right), "expert_action": expert_actions, "example": answers[0]}
+    return {
+        "episodes": episodes,
+        "read": dict(right),
+        "items": {key: (items[key], item_totals[key]) for key in item_totals},
+        "expert_action": expert_actions,
+        "example": answers[0],
+    }
 
 
 def main() -> int:
@@ -92,6 +119,8 @@ def main() -> int:
     print(f"| {args.task} first step | read right of {n} |\n|---|---|")
     for key, count in result["read"].items():
         print(f"| {key} | {count} ({count / n:.0%}) |")
+    for key, (count, total) in result["items"].items():
+        print(f"| {key}, one by one | {count} of {total} ({count / total:.0%}) |")
     print(f"| action = expert's | {result['expert_action']} ({result['expert_action'] / n:.0%}) |")
     print(f"example answer: {result['example']}")
     return 0

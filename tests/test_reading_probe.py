@@ -25,3 +25,12 @@ def test_field_reading_compares_each_answer_field_with_the_truth_exactly():
     answer = '{"cards": ["K", "2"], "current formula": "10", "thoughts": "...", "action": "+"}'
     assert reading_probe.field_reading(answer, truth) == {"cards": True, "current formula": False}
     assert reading_probe.field_reading('{"cards": ["K", "2"', truth) == {"cards": False, "current formula": False}
+
+
+def test_item_reading_counts_the_list_items_stated_right_in_their_place():
+    truth = {"cards": ["5", "Q", "9", "Q"], "current formula": ""}
+    answer = '{"cards": ["5", "9", "Q", "Q"], "current formula": "", "action": "5"}'
+    assert reading_probe.item_reading(answer, truth) == {"cards": (2, 4)}  # 5 and the last Q in place
+    assert reading_probe.item_reading('{"cards": ["5"]}', truth) == {"cards": (1, 4)}  # a short list
+    assert reading_probe.item_reading('{"cards": "5 Q 9 Q"}', truth) == {"cards": (0, 4)}  # not a list
+    assert reading_probe.item_reading("no json", truth) == {"cards": (0, 4)}
