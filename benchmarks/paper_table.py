@@ -318,7 +318,9 @@ def write_table(out: Path) -> str:
                     )
             cnn = result.get("cnn")
             budget = f"{cell(cnn)} ({cnn['env_steps']:,} steps)" if cnn else "-"
-            paper = f"{PAPER.get(result['game'])} / {PAPER_CNN.get(result['game'])}"
+            paper = " / ".join(
+                "-" if table.get(result["game"]) is None else f"{table[result['game']]}" for table in (PAPER, PAPER_CNN)
+            )
             cells = [result["game"], result["observation"], *(cell(result.get(key)) for key in COLUMNS[:5])]
             lines.append("| " + " | ".join([*cells, budget, paper, f"{minutes(result):.0f}"]) + " |")
     table = "\n".join(lines)
