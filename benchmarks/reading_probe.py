@@ -38,24 +38,25 @@ def blackjack_reading(answer: str, facts: dict) -> dict[str, bool]:
     }
 
 
-def field_reading(answer: str, truth: dict) -> dict[str, bool]:
-    """Each answer field equal to its true value (None read: wrong)."""
+def answer_fields(answer: str) -> dict:
+    """The answer's JSON object, or {} when there is none to read."""
     try:
         fields = json.loads(answer[answer.find("{") : answer.rfind("}") + 1])
     except ValueError:
-        fields = {}
-    fields = fields if isinstance(fields, dict) else {}
+        return {}
+    return fields if isinstance(fields, dict) else {}
+
+
+def field_reading(answer: str, truth: dict) -> dict[str, bool]:
+    """Each answer field equal to its true value (None read: wrong)."""
+    fields = answer_fields(answer)
     return {key: key in fields and json.dumps(fields[key]) == json.dumps(value) for key, value in truth.items()}
 
 
 def item_reading(answer: str, truth: dict) -> dict[str, tuple[int, int]]:
     """For each list field (Points24's four cards): how many items the answer states right, in
     their place, out of how many; a wrong whole list can still show whether single cards are read."""
-    try:
-        fields = json.loads(answer[answer.find("{") : answer.rfind("}") + 1])
-    except ValueError:
-        fields = {}
-    fields = fields if isinstance(fields, dict) else {}
+    fields = answer_fields(answer)
     counts = {}
     for key, value in truth.items():
         if isinstance(value, list):
