@@ -67,6 +67,8 @@ class Game:
     """What SFT trains besides the language model: ``none`` (the random vision tower and projector
     stay as built: enough to read NumberLine's two numbers), ``projector`` or ``all``. On EZPoints
     (112 px) training them at SFT's lr 1e-3 made things worse: every card read as a 2."""
+    sft_vision_lr: float | None = None
+    """SFT's rate for the vision tower and projector when ``sft_train_vision`` trains them (None: ``sft_lr``)."""
     env_kwargs: dict = dataclasses.field(default_factory=dict)
     """Options of the env (gym.make), in demonstrations, training and evaluation alike."""
     thought_coef: float = 0.5
@@ -207,6 +209,7 @@ def run_game(
                 epochs=game.sft_epochs,
                 batch_size=16,
                 lr=game.sft_lr,
+                vision_lr=game.sft_vision_lr,
                 seed=seed,
             )
         )

@@ -398,3 +398,53 @@ def test_lora_changes_only_its_layers_and_full_weights_change_the_whole_language
     else:
         assert changed == {name for name in base if module_part(name) in ("language", "output")}
     assert len(read_rows(tmp_path / "run")) == 2
+
+
+# ------------------------------------------------------------------- the vision tower's rate
+def test_vision_lr_moves_the_vision_tower_and_projector_at_their_own_rate(tmp_path, memorised, tiny_llava):
+    """Adam's first step moves every weight with a nonzero gradient by its group's rate (m/√v is
+    ±1 then, up to eps), so after one step the largest change is ``lr`` in the language model and
+    ``vision_lr`` in the vision tower and projector."""
+    data, _ = memorised
+    config = quick(
+        data, tmp_path / "run", path=str(tiny_llava), epochs=1, batch_size=6, lr=1e-3, vision_lr=1e-5, lora=False,
+        train_vision="all",
+    )  # fmt: skip
+    model_dir = run_sft(config)
+    base = load_base_model(tiny_llava, CPU, torch.float32)[0].state_dict()
+    tuned = load_base_model(model_dir, CPU, torch.float32)[0].state_dict()
+    largest = {"language": 0.0, "output": 0.0, "vision": 0.0, "projector": 0.0}
+    for name in base:
+        part = module_part(name)
+        largest[part] = max(largest[part], float((tuned[name] - base[name]).abs().max()))
+    assert largest["language"] == pytest.approx(1e-3, rel=1e-3)
+    # float32 rounds a weight near 0.2 to 1.5e-8, which is 0.15% of a 1e-5 step
+    assert largest["vision"] == pytest.approx(1e-5, rel=1e-2)
+    assert largest["projector"] == pytest.approx(1e-5, rel=1e-2)
+    assert [float(row["lr"]) for row in read_rows(tmp_path / "run")] == [1e-3]
+
+
+def test_vision_lr_without_a_trainable_vision_part_is_refused(tmp_path, memorised):
+    data, _ = memorised
+    with pytest.raises(Exception, match="vision_lr needs train_vision projector or all"):
+        quick(data, tmp_path / "run", vision_lr=1e-5)
+    with pytest.raises(Exception, match="vision_lr must be above 0"):
+        quick(data, tmp_path / "run", vision_lr=0.0, train_vision="all")
+
+
+def test_a_resume_keeps_each_groups_ratio_to_the_learning_rate():
+    """``retarget_schedule`` (a resume with another lr) sets each group to its ``lr_scale`` times
+    the new rate, at the schedule's current point."""
+    weights = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))]
+    groups = [{"params": [weights[0]], "lr": 1e-3, "lr_scale": 1.0}, {"params": [weights[1]], "lr": 1e-4, "lr_scale": 0.1}]
+    optimizer = torch.optim.AdamW(groups, lr=1e-3)
+    scheduler = run_plumbing.cosine_schedule(optimizer, 1e-3, 0.0, 4)
+    for _ in range(2):  # half way down the cosine: factor 0.5
+        optimizer.step()
+        scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.5e-3, 0.5e-4])
+    run_plumbing.retarget_schedule(optimizer, scheduler, 2e-3)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-3, 1e-4])
+    scheduler.step()  # factor ½(1 + cos(3π/4))
+    factor = 0.5 * (1 + math.cos(3 * math.pi / 4))
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([2e-3 * factor, 2e-4 * factor])

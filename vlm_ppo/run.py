@@ -61,10 +61,11 @@ def retarget_schedule(optimizer: torch.optim.Optimizer, scheduler, init_lr: floa
     """Make the run's configured learning rate (and per-group settings such as ``weight_decay``)
     take effect after a resume, from the current step on: the optimizer and scheduler states it
     loaded carry the saved run's (``lr``, ``initial_lr`` and the scheduler's ``base_lrs``), so a
-    learning rate given with ``--resume`` would otherwise be reported and silently ignored."""
-    scheduler.base_lrs = [init_lr for _ in optimizer.param_groups]
-    for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas):
-        group.update(group_settings, initial_lr=init_lr, lr=init_lr * factor(scheduler.last_epoch))
+    learning rate given with ``--resume`` would otherwise be reported and silently ignored.
+    A group's ``lr_scale`` (default 1) keeps its rate that multiple of ``init_lr``."""
+    scheduler.base_lrs = [init_lr * group.get("lr_scale", 1.0) for group in optimizer.param_groups]
+    for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group.update(group_settings, initial_lr=base, lr=base * factor(scheduler.last_epoch))
 
 
 def ensure_model(path: str | None, run_dir: Path, text_only: bool, say: Callable[[str], None]) -> str:

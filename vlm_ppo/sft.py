@@ -59,7 +59,7 @@ from vlm_ppo.checkpoint import (
 )
 from vlm_ppo.config import ConfigError, ModelConfig, check_types, resume_config, to_dict
 from vlm_ppo.model_io import answer_end_token, encode_prompts, tokenizer_of, with_positions
-from vlm_ppo.model_loading import prepare_model, resolve_device, trainable_summary
+from vlm_ppo.model_loading import module_part, prepare_model, resolve_device, trainable_summary
 from vlm_ppo.plotting import plot_sft_losses
 from vlm_ppo.run import MetricsLog, TrainingError, cosine_schedule, ensure_model, read_csv, retarget_schedule, seed_everything
 from vlm_ppo.sft_data import SFTRecord, load_dataset_info, load_sft_records
@@ -89,6 +89,11 @@ class SFTConfig:
     """Peak learning rate, at the first step (2e-4 suits LoRA; use about 1e-5 for full weights of a real model)."""
     end_lr: float = 0.0
     """Learning rate after the last step; a cosine over all optimizer steps in between."""
+    vision_lr: float | None = None
+    """Peak learning rate of the vision tower and projector when ``model.train_vision`` trains them
+    (None: ``lr``); it follows the same cosine. Their features feed every answer token, so the
+    language model's rate can wreck them: at 1e-3 a tiny VLM read every EZPoints card as a 2.
+    LLaVA-NeXT keeps its vision tower's rate about 10x below the rest for the same reason."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     max_grad_norm: float = 1.0
@@ -110,6 +115,10 @@ class SFTConfig:
                 f"need lr > 0, end_lr >= 0, max_grad_norm > 0 and weight_decay >= 0, got {self.lr=}, "
                 f"{self.end_lr=}, {self.max_grad_norm=}, {self.weight_decay=}"
             )
+        if self.vision_lr is not None and not self.vision_lr > 0:
+            raise ConfigError(f"vision_lr must be above 0 (or None: lr), got {self.vision_lr}")
+        if self.vision_lr is not None and self.model.train_vision == "none":
+            raise ConfigError("vision_lr needs train_vision projector or all: with none the vision part is frozen")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ConfigError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         if self.seed < 0:
@@ -117,7 +126,7 @@ class SFTConfig:
 
 
 # What an SFT checkpoint's state depends on: a resumed run cannot change it.
-SFT_FIXED_ON_RESUME = ("data", "model", "batch_size", "eval_fraction", "seed")
+SFT_FIXED_ON_RESUME = ("data", "model", "batch_size", "eval_fraction", "seed", "vision_lr")
 
 
 # ------------------------------------------------------------------------------------- data
@@ -248,6 +257,23 @@ def find_sft_checkpoint(path: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------- run
+def parameter_groups(model: torch.nn.Module, lr: float, vision_lr: float | None) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups: one at ``lr``, or with ``vision_lr`` a second one for the
+    trainable vision tower and projector at that rate (``lr_scale`` keeps the ratio through the
+    schedule and a resume)."""
+    language, vision = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            in_vision = vision_lr is not None and module_part(name) in ("vision", "projector")
+            (vision if in_vision else language).append(parameter)
+    if vision_lr is not None and not vision:
+        raise ConfigError("vision_lr is set but no vision tower or projector weight is trainable")
+    groups = [{"params": language, "lr": lr, "lr_scale": 1.0}]
+    if vision:
+        groups.append({"params": vision, "lr": vision_lr, "lr_scale": vision_lr / lr})
+    return groups
+
+
 def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str, Any] | None = None) -> Path:
     """Fine-tune ``config.model`` on the demonstrations in ``config.data``; returns ``OUTPUT/model``.
 
@@ -299,8 +325,9 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
     model.train()  # SFT keeps its dropout
     tqdm.write(f"sft: {trainable_summary(model)}; {len(train)} training records, {len(held_out)} held out")
     end_id = answer_end_token(model, tokenizer_of(processor))
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    groups = parameter_groups(model, config.lr, config.vision_lr)
+    trainable = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     scheduler = cosine_schedule(optimizer, config.lr, config.end_lr, config.epochs * steps_per_epoch)
     first_epoch, step = (state["epoch"], state["step"]) if checkpoint is not None else (0, 0)
