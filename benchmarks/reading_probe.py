@@ -9,6 +9,12 @@ counts how often the answer's action is the expert's.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py MODEL --task gym_cards/Blackjack-v0
     OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py RUN_DIR --task gym_cards/EZPoints-v0
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py MODEL --teacher-forced DATA_DIR
+
+``--teacher-forced`` asks the question without sampling: on the first step of the dataset's first
+``--episodes`` demonstrations (its training deals, so a model that memorised them passes too), the
+probability the model gives to the first token of each item of a list field (Points24's cards)
+after the true answer up to it. Near 1/13 for cards, the model does not look at them at all.
 """
 
 from __future__ import annotations
@@ -65,6 +71,66 @@ def item_reading(answer: str, truth: dict) -> dict[str, tuple[int, int]]:
     return counts
 
 
+def item_token_starts(answer: str, offsets: list[tuple[int, int]], key: str) -> list[int]:
+    """Indices of the answer's tokens that hold the first character of each item of the list
+    field ``key`` (``offsets``: each token's character span in ``answer``)."""
+    items = answer_fields(answer).get(key)
+    if not isinstance(items, list):
+        return []
+    cursor = answer.index(f'"{key}":')
+    starts = []
+    for item in items:
+        text = json.dumps(item)
+        cursor = answer.index(text, cursor)
+        first = cursor + (1 if isinstance(item, str) else 0)  # past a string's opening quote
+        starts.append(next(i for i, (begin, end) in enumerate(offsets) if begin <= first < end))
+        cursor += len(text)
+    return starts
+
+
+def teacher_forced(model: str, data_dir: str, episodes: int) -> dict[str, list[tuple[float, float]]]:
+    """Per list field and item position: (mean probability of the true first token, how often it
+    is the most likely one) on the first step of the dataset's first ``episodes`` demonstrations."""
+    import numpy as np
+    import torch
+
+    from vlm_ppo.model_io import answer_end_token, tokenizer_of, with_positions
+    from vlm_ppo.model_loading import load_base_model
+    from vlm_ppo.sft import load_batch
+    from vlm_ppo.sft_data import load_dataset_info, load_sft_records
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    network, processor = load_base_model(model, torch.device("cpu"), torch.float32)
+    network.eval()
+    tokenizer = tokenizer_of(processor)
+    end_id = answer_end_token(network, tokenizer)
+    text_only = load_dataset_info(data_dir).text_only
+    records = [r for r in load_sft_records(data_dir) if r.step == 0][:episodes]
+    found: dict[str, list[list[tuple[float, bool]]]] = {}
+    with torch.no_grad():
+        for start in range(0, len(records), 8):
+            batch = records[start : start + 8]
+            inputs, labels = load_batch(batch, Path(data_dir), processor, end_id, text_only, torch.device("cpu"))
+            prompt_width = int((labels != -100).any(dim=0).nonzero()[0])
+            logits = network(**with_positions(network.config, dict(inputs)), use_cache=False).logits
+            for row, record in enumerate(batch):
+                encoded = tokenizer(record.answer, add_special_tokens=False, return_offsets_mapping=True)
+                for key, value in answer_fields(record.answer).items():
+                    if not isinstance(value, list):
+                        continue
+                    for place, token in enumerate(item_token_starts(record.answer, encoded["offset_mapping"], key)):
+                        scores = logits[row, prompt_width + token - 1].float()
+                        truth = encoded["input_ids"][token]
+                        probability = float(torch.softmax(scores, -1)[truth])
+                        slots = found.setdefault(key, [])
+                        slots.extend([] for _ in range(place + 1 - len(slots)))
+                        slots[place].append((probability, int(scores.argmax()) == truth))
+    return {
+        key: [(float(np.mean([p for p, _ in slot])), float(np.mean([a for _, a in slot]))) for slot in slots]
+        for key, slots in found.items()
+    }
+
+
 def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temperature: float) -> dict:
     import torch
     from stages import load_policy
@@ -114,7 +180,17 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=48)
     parser.add_argument("--max-new-tokens", type=int, default=80)
     parser.add_argument("--temperature", type=float, default=0.2)
+    parser.add_argument("--teacher-forced", metavar="DATA_DIR", help="score a model directory on a dataset's first steps")
     args = parser.parse_args()
+    if args.teacher_forced:
+        result = teacher_forced(args.model, args.teacher_forced, args.episodes)
+        print(
+            f"| list item (first {args.episodes} deals, first step) | mean p(true first token) | most likely |\n|---|---|---|"
+        )
+        for key, slots in result.items():
+            for place, (probability, top) in enumerate(slots):
+                print(f"| {key} {place + 1} | {probability:.3f} | {top:.0%} |")
+        return 0
     result = probe(args.model, args.task, args.episodes, args.max_new_tokens, args.temperature)
     n = result["episodes"]
     print(f"| {args.task} first step | read right of {n} |\n|---|---|")

@@ -34,3 +34,14 @@ def test_item_reading_counts_the_list_items_stated_right_in_their_place():
     assert reading_probe.item_reading('{"cards": ["5"]}', truth) == {"cards": (1, 4)}  # a short list
     assert reading_probe.item_reading('{"cards": "5 Q 9 Q"}', truth) == {"cards": (0, 4)}  # not a list
     assert reading_probe.item_reading("no json", truth) == {"cards": (0, 4)}
+
+
+def test_item_token_starts_finds_the_token_holding_each_items_first_character():
+    answer = '{"cards": ["Q", "10", "7"], "action": "7"}'
+    by_character = [(i, i + 1) for i in range(len(answer))]  # one token per character
+    assert reading_probe.item_token_starts(answer, by_character, "cards") == [12, 17, 23]
+    assert [answer[i] for i in (12, 17, 23)] == ["Q", "1", "7"]
+    # tokens of two characters: 'Q"' is token 6 (characters 12-13), '"1' token 8 (16-17), '"7' token 11 (22-23)
+    pairs = [(i, min(i + 2, len(answer))) for i in range(0, len(answer), 2)]
+    assert reading_probe.item_token_starts(answer, pairs, "cards") == [6, 8, 11]
+    assert reading_probe.item_token_starts(answer, by_character, "action") == []  # not a list
