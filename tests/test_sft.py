@@ -424,7 +424,9 @@ def test_vision_lr_moves_the_vision_tower_and_projector_at_their_own_rate(tmp_pa
     assert [float(row["lr"]) for row in read_rows(tmp_path / "run")] == [1e-3]
 
 
-def test_vision_lr_without_a_trainable_vision_part_is_refused(tmp_path, memorised):
+def test_vision_lr_without_a_trainable_vision_part_is_refused(tmp_path, memorised, text_data, tiny_text):
+    with pytest.raises(Exception, match="no vision tower or projector weight is trainable"):
+        run_sft(quick(text_data, tmp_path / "text", path=str(tiny_text), vision_lr=1e-5, train_vision="all"))
     data, _ = memorised
     with pytest.raises(Exception, match="vision_lr needs train_vision projector or all"):
         quick(data, tmp_path / "run", vision_lr=1e-5)

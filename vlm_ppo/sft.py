@@ -93,7 +93,7 @@ class SFTConfig:
     """Peak learning rate of the vision tower and projector when ``model.train_vision`` trains them
     (None: ``lr``); it follows the same cosine. Their features feed every answer token, so the
     language model's rate can wreck them: at 1e-3 a tiny VLM read every EZPoints card as a 2.
-    LLaVA-NeXT keeps its vision tower's rate about 10x below the rest for the same reason."""
+    LLaVA-NeXT trains its vision tower at 2e-6 against the rest's 1e-5 for the same reason."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     max_grad_norm: float = 1.0
