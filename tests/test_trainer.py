@@ -104,3 +104,31 @@ def test_q4_needs_cuda(tmp_path):
     model = build_tiny_model(tmp_path / "m", "text")
     with pytest.raises(ValueError, match="--q4 needs a CUDA GPU"):
         load_base_model(model, torch.device("cpu"), torch.float32, q4=True)
+
+
+def test_vision_lr_gives_the_vision_tower_and_projector_their_own_group(tmp_path):
+    """With train_vision="all" and vision_lr, the optimizer holds two groups: the vision tower's
+    LoRA adapters and the projector at vision_lr, everything else trainable (language adapters,
+    value head) at init_lr; a resume keeps the ratio (``lr_scale``)."""
+    from vlm_ppo.config import ConfigError, ModelConfig, TrainConfig
+    from vlm_ppo.model_loading import module_part
+    from vlm_ppo.tiny import build_tiny_model
+    from vlm_ppo.trainer import Trainer
+
+    model = build_tiny_model(tmp_path / "m", "llava")
+    values = dict(
+        model=ModelConfig(path=str(model), lora_r=2, lora_alpha=4, train_vision="all"),
+        num_envs=2, num_steps=2, max_new_tokens=4, value_hidden_sizes=(8,), output_dir=str(tmp_path / "run"),
+        init_lr=1e-4, vision_lr=1e-6,
+    )  # fmt: skip
+    trainer = Trainer(TrainConfig(**values))
+    groups = trainer.optimizer.param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([1e-4, 1e-6])
+    assert [g["lr_scale"] for g in groups] == pytest.approx([1.0, 1e-2])
+    by_id = {id(p): name for name, p in trainer._policy.named_parameters() if p.requires_grad}
+    vision = {by_id[id(p)] for p in groups[1]["params"]}
+    assert vision and all(module_part(name) in ("vision", "projector") for name in vision)
+    assert any(module_part(name) == "projector" for name in vision) and any(module_part(name) == "vision" for name in vision)
+    assert vision | {by_id[id(p)] for p in groups[0]["params"]} == set(by_id.values())
+    with pytest.raises(ConfigError, match="vision_lr needs train_vision"):
+        TrainConfig(**{**values, "model": ModelConfig(path=str(model))})

@@ -137,6 +137,9 @@ class TrainConfig:
     """Learning rate after lr_max_steps updates (cosine in between)."""
     lr_max_steps: int = 25
     """Updates over which the learning rate decays."""
+    vision_lr: float | None = None
+    """Learning rate at the first update of the vision tower and projector when model.train_vision
+    trains them (None: init_lr); it follows the same cosine (see SFT's vision_lr)."""
     gamma: float = 0.9
     """Discount."""
     gae_lambda: float = 0.95
@@ -216,6 +219,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive or None, got {getattr(self, name)}")
         if self.end_lr < 0:
             raise ConfigError(f"end_lr must be non-negative, got {self.end_lr}")
+        if self.vision_lr is not None and not self.vision_lr > 0:
+            raise ConfigError(f"vision_lr must be above 0 (or None: init_lr), got {self.vision_lr}")
+        if self.vision_lr is not None and self.model.train_vision == "none":
+            raise ConfigError("vision_lr needs train_vision projector or all: with none the vision part is frozen")
         for name in ("gamma", "gae_lambda", "thought_coef"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
@@ -227,6 +234,7 @@ class TrainConfig:
 # Settings a saved run depends on: a resumed run cannot change them.
 TRAIN_FIXED_ON_RESUME = (
     "task",
+    "vision_lr",
     "env_kwargs",
     "action_words",
     "task_description",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -141,6 +142,23 @@ def train_all_weights(model: nn.Module, train_vision: str) -> nn.Module:
     for name, parameter in model.named_parameters():
         parameter.requires_grad = module_part(name) in wanted
     return model
+
+
+def parameter_groups(model: nn.Module, lr: float, vision_lr: float | None) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups: one at ``lr``, or with ``vision_lr`` a second one for the
+    trainable vision tower and projector at that rate (``lr_scale`` keeps the ratio through the
+    schedule and a resume)."""
+    language, vision = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            in_vision = vision_lr is not None and module_part(name) in ("vision", "projector")
+            (vision if in_vision else language).append(parameter)
+    if vision_lr is not None and not vision:
+        raise ValueError("vision_lr is set but no vision tower or projector weight is trainable")
+    groups = [{"params": language, "lr": lr, "lr_scale": 1.0}]
+    if vision:
+        groups.append({"params": vision, "lr": vision_lr, "lr_scale": vision_lr / lr})
+    return groups
 
 
 def add_lora(model: nn.Module, r: int, alpha: int, dropout: float, train_vision: str) -> nn.Module:

@@ -59,7 +59,7 @@ from vlm_ppo.checkpoint import (
 )
 from vlm_ppo.config import ConfigError, ModelConfig, check_types, resume_config, to_dict
 from vlm_ppo.model_io import answer_end_token, encode_prompts, tokenizer_of, with_positions
-from vlm_ppo.model_loading import module_part, prepare_model, resolve_device, trainable_summary
+from vlm_ppo.model_loading import parameter_groups, prepare_model, resolve_device, trainable_summary
 from vlm_ppo.plotting import plot_sft_losses
 from vlm_ppo.run import MetricsLog, TrainingError, cosine_schedule, ensure_model, read_csv, retarget_schedule, seed_everything
 from vlm_ppo.sft_data import SFTRecord, load_dataset_info, load_sft_records
@@ -257,23 +257,6 @@ def find_sft_checkpoint(path: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------- run
-def parameter_groups(model: torch.nn.Module, lr: float, vision_lr: float | None) -> list[dict[str, Any]]:
-    """The optimizer's parameter groups: one at ``lr``, or with ``vision_lr`` a second one for the
-    trainable vision tower and projector at that rate (``lr_scale`` keeps the ratio through the
-    schedule and a resume)."""
-    language, vision = [], []
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            in_vision = vision_lr is not None and module_part(name) in ("vision", "projector")
-            (vision if in_vision else language).append(parameter)
-    if vision_lr is not None and not vision:
-        raise ConfigError("vision_lr is set but no vision tower or projector weight is trainable")
-    groups = [{"params": language, "lr": lr, "lr_scale": 1.0}]
-    if vision:
-        groups.append({"params": vision, "lr": vision_lr, "lr_scale": vision_lr / lr})
-    return groups
-
-
 def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str, Any] | None = None) -> Path:
     """Fine-tune ``config.model`` on the demonstrations in ``config.data``; returns ``OUTPUT/model``.
 

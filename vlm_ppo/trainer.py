@@ -35,7 +35,7 @@ from vlm_ppo.checkpoint import (
     save_checkpoint,
 )
 from vlm_ppo.config import TRAIN_FIXED_ON_RESUME, ConfigError, TrainConfig, resume_config, to_dict
-from vlm_ppo.model_loading import build_policy, resolve_device, trainable_summary
+from vlm_ppo.model_loading import build_policy, parameter_groups, resolve_device, trainable_summary
 from vlm_ppo.policy import VLMPolicy
 from vlm_ppo.ppo import NonFiniteError, UpdateSettings, ppo_update
 from vlm_ppo.rollout import GroupCollector, SeededEnvs, StepCollector
@@ -125,8 +125,8 @@ class Trainer:
         device = self.accelerator.device
         self.policy = build_policy(config, device, checkpoint, trainable=True)
         self.say(f"policy: {trainable_summary(self.policy)}")
-        trainable = [p for p in self.policy.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(trainable, lr=config.init_lr)
+        groups = parameter_groups(self.policy, config.init_lr, config.vision_lr)
+        self.optimizer = torch.optim.Adam(groups, lr=config.init_lr)
         self.scheduler = cosine_schedule(self.optimizer, config.init_lr, config.end_lr, config.lr_max_steps)
         self.policy, self.optimizer = self.accelerator.prepare(self.policy, self.optimizer)
         self.settings = UpdateSettings.from_config(config)
