@@ -101,8 +101,10 @@ ENTRIES = {
     # tower at 112 px 16, at 224 px (16 x 16 patches, each card as large as EZPoints' at 112 px) 7;
     # vision tower and projector trained with SFT's vision_lr 1e-4: 112 px 21, 224 px 18. Even on
     # training deals, teacher-forced, the true card gets p = 0.08 (uniform over 13 ranks: 0.077);
-    # EZPoints' SFT model gives its two cards 0.996 through the same code. Hence 112 px: the same
-    # result in 24 minutes of SFT instead of 61.
+    # EZPoints' SFT model gives its two cards 0.996 through the same code, but its 400 deals are 19
+    # distinct card pairs, recognised rather than read; SFT on the cards alone over 4,000 distinct
+    # Points24 deals learnt only the ranks' marginal (README). Hence 112 px: the same result in 24
+    # minutes of SFT instead of 61.
     "points24": Entry(
         Game(
             "gym_cards/Points24-v0", text_only=False, episodes=400, noise=0.1, sft_epochs=8, ppo_updates=8, image_size=112,
