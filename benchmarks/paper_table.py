@@ -103,7 +103,8 @@ ENTRIES = {
     # training deals, teacher-forced, the true card gets p = 0.08 (uniform over 13 ranks: 0.077);
     # EZPoints' SFT model gives its two cards 0.996 through the same code, but its 400 deals are 19
     # distinct card pairs, recognised rather than read; SFT on the cards alone over 4,000 distinct
-    # Points24 deals learnt only the ranks' marginal (README). Hence 112 px: the same result in 24
+    # Points24 deals learnt only the ranks' marginal; a hidden-512 model did read them (README: the
+    # next recipe to run). Hence 112 px: the same result in 24
     # minutes of SFT instead of 61.
     "points24": Entry(
         Game(
