@@ -331,3 +331,21 @@ def test_bfloat16_parity_across_batch_compositions_is_within_the_documented_tole
                 assert (
                     abs(float(per_token[0].numpy()[mask].sum()) - float(rollout.token_log_probs[row][mask].sum())) < tolerance
                 )
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if a != "text"])
+def test_vision_lr_groups_split_every_vlm_family_at_its_vision_tower(tiny_models, arch):
+    """``parameter_groups`` puts exactly the trainable vision-tower and projector weights (LoRA
+    adapters and all) at ``vision_lr``, whatever the family calls them (LLaVA's vision_tower,
+    Qwen-VL's visual and merger, Idefics3's vision_model and connector, ...)."""
+    from vlm_ppo.model_loading import parameter_groups
+
+    policy = policy_for(tiny_models[arch], arch, train_vision="all")
+    language, vision = parameter_groups(policy, 1e-4, 1e-5)
+    names = {id(p): n for n, p in policy.named_parameters()}
+    vision_names = [names[id(p)] for p in vision["params"]]
+    assert vision_names and all(module_part(n) in ("vision", "projector") for n in vision_names)
+    assert any(module_part(n) == "projector" for n in vision_names)
+    assert all(module_part(names[id(p)]) not in ("vision", "projector") for p in language["params"])
+    assert len(language["params"]) + len(vision["params"]) == sum(p.requires_grad for p in policy.parameters())
+    assert (vision["lr"], vision["lr_scale"]) == (1e-5, pytest.approx(0.1))
