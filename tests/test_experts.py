@@ -115,6 +115,26 @@ def test_next_token_reason_shows_the_whole_plan():
     assert advice.reason == f"{' '.join(plan)} = 12 uses every card once, so the next token is {plan[0]}"
 
 
+def test_canonical_expert_plays_one_formula_per_set_of_cards_and_still_wins():
+    """Every ordering of the same four cards gets the same plan (the solver's on the sorted
+    numbers); the default expert follows the order the cards lie in."""
+    plans, default_plans = set(), set()
+    for order in ("6H KD QC JS", "KD 6H QC JS", "QC JS KD 6H", "JS QC 6H KD", "KD QC JS 6H"):
+        env = with_deal(gym.make("gym_cards/Points24-v0"), cards(*order.split()))
+        env.reset(seed=0)
+        plan = FormulaExpert(canonical=True).plan(env)
+        plans.add(tuple(plan))
+        default_plans.add(tuple(FormulaExpert().plan(env)))
+        expert = FormulaExpert(canonical=True)
+        while not env.unwrapped.is_solved():
+            press(env, expert.advise(env).word)
+        assert env.unwrapped.formula == plan
+        assert press(env, "=")[1] == 10.0
+    assert len(plans) == 1 and len(default_plans) > 1
+    (plan,) = plans
+    assert sorted(int(t) for t in plan if t.isdigit()) == [6, 10, 10, 10]
+
+
 def test_expert_for_rejects_foreign_envs():
     with pytest.raises(ValueError, match="no expert for CartPoleEnv"):
         expert_for(gym.make("CartPole-v1"))

@@ -18,7 +18,7 @@ from PIL import Image
 
 import gym_cards
 from gym_cards.action_parsing import parse_action
-from gym_cards.experts import Advice, FormulaExpert, expert_for
+from gym_cards.experts import Advice, FormulaExpert
 from gym_cards.formula import numbers_in
 from vlm_ppo.sft_data import NOISE_STREAM, DatasetInfo, build_sft_dataset, load_dataset_info, load_sft_records
 from vlm_ppo.tasks import make_task  # noqa: E402
@@ -30,6 +30,11 @@ def prompt_for(env, chain_of_thought, text_only):
 
 def demonstration(env, advice, chain_of_thought):
     return make_task(env.spec.id).answer(env, advice, chain_of_thought)
+
+
+def task_expert(env) -> Advice:
+    """The task's expert move: gym_cards' expert, in the words the task's demonstrations use."""
+    return make_task(env.spec.id).expert(env)
 
 
 NUMBER_LINE = "gym_cards/NumberLine-v0"
@@ -97,7 +102,7 @@ def test_records_are_the_experts_answers_about_the_state_shown(tmp_path, env_id)
         assert record.prompt == prompt_for(env, chain_of_thought=True, text_only=False)
         assert record.image == f"images/{record.id}.png"
         assert np.array_equal(pixels(data_dir, record), observation)
-        advice = expert_for(env).advise(env)
+        advice = task_expert(env)
         assert record.answer == demonstration(env, advice, chain_of_thought=True)
         assert parse_action(record.answer, env.unwrapped.action_words).action == advice.action
 
@@ -115,7 +120,7 @@ def test_action_only_answers_hold_nothing_but_the_experts_action(tmp_path, env_i
 
     def check(env, observation, record):
         assert record.prompt == prompt_for(env, chain_of_thought=False, text_only=True)
-        assert record.answer == '{"action": "' + expert_for(env).advise(env).word + '"}'
+        assert record.answer == '{"action": "' + task_expert(env).word + '"}'
 
     replay(data_dir, check)
 
@@ -141,7 +146,7 @@ def test_dataset_info_records_the_arguments(tmp_path):
 def check_mistake(env, record) -> None:
     """A mistake: a legal action other than the expert's, with a wrong reason in the expert's form,
     and the reading fields still true to the state."""
-    game, advice = env.unwrapped, expert_for(env).advise(env)
+    game, advice = env.unwrapped, task_expert(env)
     parsed = parse_action(record.answer, game.action_words)
     word, reason = game.action_words[parsed.action], thoughts(record)
     assert parsed.action != advice.action
@@ -192,7 +197,7 @@ def test_noisy_records_are_plausible_wrong_moves_that_the_trajectory_follows(tmp
     def check(env, observation, record):
         assert record.prompt == prompt_for(env, chain_of_thought=True, text_only=True)
         if record.expert:
-            assert record.answer == demonstration(env, expert_for(env).advise(env), chain_of_thought=True)
+            assert record.answer == demonstration(env, task_expert(env), chain_of_thought=True)
         else:
             check_mistake(env, record)
 

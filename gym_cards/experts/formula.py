@@ -39,7 +39,14 @@ class FormulaExpert:
     ``"no_solution"`` (no formula of these cards reaches the target), ``"dead_end"`` (the formula
     on the table can no longer reach it) or ``"reachable"`` (the formula with ``word`` appended can
     still reach it; never the expert's own case, a mistaken belief in noisy demonstrations).
+
+    ``canonical=True`` plans from the cards sorted by number, so that every deal of the same cards,
+    in whatever order they lie, gets the same formula: one target per set of cards for a learner
+    to memorise instead of several.
     """
+
+    def __init__(self, canonical: bool = False) -> None:
+        self.canonical = canonical
 
     def solutions(self, env: gym.Env) -> list[list[str]]:
         """Every solution of the current deal in this env's vocabulary (tokens, without ``=``)."""
@@ -47,7 +54,7 @@ class FormulaExpert:
 
     def plan(self, env: gym.Env) -> list[str] | None:
         """The solution the expert plays from an empty formula, or ``None`` if there is none."""
-        tokens = _plan(*self._problem(env.unwrapped))
+        tokens = _plan(*self._plan_problem(env.unwrapped))
         return None if tokens is None else list(tokens)
 
     def advise(self, env: gym.Env) -> Advice:
@@ -61,7 +68,7 @@ class FormulaExpert:
             "plan": None,
         }
         word = "="
-        plan = _plan(*self._problem(game))
+        plan = _plan(*self._plan_problem(game))
         if game.is_solved():
             facts["case"] = "solved"
         elif plan is None:
@@ -93,6 +100,11 @@ class FormulaExpert:
         if case == "reachable":
             return f"the formula {' '.join([*facts['formula'], word])} can still reach {target}, so the next token is {word}"
         return f"{' '.join(facts['plan'])} = {target} uses every card once, so the next token is {word}"
+
+    def _plan_problem(self, game) -> tuple[tuple[int, ...], int, tuple[str, ...], bool]:
+        """The solver's arguments for the plan: the cards in the order they lie, or sorted."""
+        numbers, *rest = self._problem(game)
+        return (tuple(sorted(numbers)) if self.canonical else numbers, *rest)
 
     @staticmethod
     def _problem(game) -> tuple[tuple[int, ...], int, tuple[str, ...], bool]:

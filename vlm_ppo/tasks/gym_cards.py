@@ -143,6 +143,10 @@ class EZPointsTask(FormulaTask):
 
 
 class Points24Task(FormulaTask):
+    """24 Points. Its expert (registered below) plans canonically: one formula per set of four
+    cards, whatever their order. A small model cannot search for a formula, only remember one
+    per set of cards; with the plan that follows the cards' order it must remember several."""
+
     intro = (
         "You are playing 24 Points. The {seen} four playing cards and a formula. Build a formula that "
         'uses each card\'s number exactly once and equals {target}, one token at a time, then press "=". '
@@ -188,6 +192,6 @@ _PAPER = {"thought_coef": 0.5, "total_env_steps": 15_000}
 GYM_CARDS_TASKS = (
     NumberLineTask("gym_cards/NumberLine-v0", NumberLineExpert(), {**_PAPER, "num_steps": 512}),
     EZPointsTask("gym_cards/EZPoints-v0", FormulaExpert(), {**_PAPER, "num_steps": 1024}),
-    Points24Task("gym_cards/Points24-v0", FormulaExpert(), {**_PAPER, "num_steps": 1024}),
+    Points24Task("gym_cards/Points24-v0", FormulaExpert(canonical=True), {**_PAPER, "num_steps": 1024}),
     BlackjackTask("gym_cards/Blackjack-v0", BlackjackExpert(), {**_PAPER, "num_steps": 512}),
 )
