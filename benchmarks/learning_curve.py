@@ -32,6 +32,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -69,6 +70,11 @@ class Game:
     (112 px) training them at SFT's lr 1e-3 made things worse: every card read as a 2."""
     sft_vision_lr: float | None = None
     """SFT's rate for the vision tower and projector when ``sft_train_vision`` trains them (None: ``sft_lr``)."""
+    reading_episodes: int = 0
+    """Before SFT, a reading stage: the first frames of this many other deals (seeds from
+    ``READING_SEED``), each answer cut to the task's reading fields (Points24: the four cards and the
+    formula), for ``reading_epochs``; SFT then starts from that model. 0: none."""
+    reading_epochs: int = 2
     env_kwargs: dict = dataclasses.field(default_factory=dict)
     """Options of the env (gym.make), in demonstrations, training and evaluation alike."""
     thought_coef: float = 0.5
@@ -99,6 +105,8 @@ class Game:
 
 
 DEFAULT_LR = Game.ppo_lr
+READING_SEED = 1_000_000
+"""First seed of the reading stage's deals: after any demonstration's, below every evaluation's."""
 GAMES = {
     "numberline": Game(
         "gym_cards/NumberLine-v0",
@@ -114,6 +122,10 @@ GAMES = {
         "gym_cards/EZPoints-v0", text_only=True, episodes=300, noise=0.3, sft_epochs=3, ppo_updates=8, max_new_tokens=96
     ),
     "blackjack": Game("gym_cards/Blackjack-v0", text_only=True, episodes=600, noise=0.5, sft_epochs=3, ppo_updates=8),
+    # Told the cards in words, a tiny LM can only remember a formula per set of cards (README, Points24).
+    "points24": Game(
+        "gym_cards/Points24-v0", text_only=True, episodes=800, noise=0.1, sft_epochs=6, ppo_updates=8, max_new_tokens=96
+    ),
 }
 SMOKE = {
     "numberline": Game(
@@ -133,6 +145,32 @@ SMOKE = {
         gae_lambda=0.5,
     ),
 }
+
+
+def reading_dataset(game: Game, out: Path) -> dict:
+    """The reading stage's data: expert play on ``game.reading_episodes`` deals, keeping each
+    episode's first record with its answer cut to the reading fields (no thoughts, no action)."""
+    from vlm_ppo.sft_data import INFO_FILE, RECORDS_FILE, build_sft_dataset, load_sft_records
+    from vlm_ppo.tasks.task import answer_json
+
+    played = out.with_name(out.name + "_played")
+    info = build_sft_dataset(
+        game.env_id, game.reading_episodes, played, seed=READING_SEED, text_only=game.text_only,
+        env_kwargs=game.env_kwargs, progress=False,
+    )  # fmt: skip
+    first = [record for record in load_sft_records(played) if record.step == 0]
+    (out / "images").mkdir(parents=True)
+    with (out / RECORDS_FILE).open("w", encoding="utf-8", newline="\n") as lines:
+        for record in first:
+            answer = json.loads(record.answer)
+            reading = {key: value for key, value in answer.items() if key not in ("thoughts", "action")}
+            if record.image is not None:
+                (out / record.image).write_bytes((played / record.image).read_bytes())
+            lines.write(json.dumps({**dataclasses.asdict(record), "answer": answer_json(reading)}) + "\n")
+    summary = {**dataclasses.asdict(info), "records": len(first)}
+    (out / INFO_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(played)
+    return {"records": len(first)}
 
 
 def evaluate(model: str | None, checkpoint: Path | None, game: Game, chain_of_thought: bool, seed: int) -> dict:
@@ -200,11 +238,38 @@ def run_game(
         ),
     )
 
+    start_model = build["model"]
+    if game.reading_episodes:
+        reading_dir = root / "data_reading"
+        timed(root / "stage_data_reading.json", lambda: reading_dataset(game, reading_dir))
+        reading = timed(
+            root / "stage_sft_reading.json",
+            lambda: {
+                "model": str(
+                    run_sft(
+                        SFTConfig(
+                            data=str(reading_dir),
+                            model=ModelConfig(
+                                path=build["model"], lora=False, device="cpu", train_vision=game.sft_train_vision
+                            ),
+                            output_dir=str(root / "sft_reading"),
+                            epochs=game.reading_epochs,
+                            batch_size=16,
+                            lr=game.sft_lr,
+                            vision_lr=game.sft_vision_lr,
+                            seed=seed,
+                        )
+                    )
+                )
+            },
+        )
+        start_model = reading["model"]
+
     def fine_tune() -> dict:
         path = run_sft(
             SFTConfig(
                 data=str(data_dir),
-                model=ModelConfig(path=build["model"], lora=False, device="cpu", train_vision=game.sft_train_vision),
+                model=ModelConfig(path=start_model, lora=False, device="cpu", train_vision=game.sft_train_vision),
                 output_dir=str(sft_dir),
                 epochs=game.sft_epochs,
                 batch_size=16,

@@ -63,3 +63,33 @@ def test_prints_a_table_and_writes_a_plot(smoke):
     assert f"{row['sft_success']:.1%}" in stdout and f"{row['ppo_success']:.1%}" in stdout
     assert (out / "learning_curve_numberline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert set(row["seconds"]) == {"init", "data", "sft", "sft_eval", "ppo", "ppo_eval"}
+
+
+def test_reading_stage_data_is_each_deals_first_frame_with_only_its_reading_fields(tmp_path):
+    """The reading stage's records: one per deal, the frame and prompt the policy first sees, and an
+    answer holding exactly the task's reading fields, true to the deal (no thoughts, no action)."""
+    import numpy as np
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from learning_curve import READING_SEED, Game, reading_dataset
+
+    from vlm_ppo.sft_data import load_sft_records
+    from vlm_ppo.tasks import make_task
+
+    game = Game(
+        "gym_cards/Points24-v0", text_only=False, episodes=1, noise=0.1, sft_epochs=1, ppo_updates=1, reading_episodes=4
+    )
+    assert reading_dataset(game, tmp_path / "reading") == {"records": 4}
+    records = load_sft_records(tmp_path / "reading")
+    task = make_task(game.env_id)
+    env = task.make_agent_env()
+    assert [record.episode for record in records] == [0, 1, 2, 3] and {record.step for record in records} == {0}
+    for record in records:
+        observation, _ = env.reset(seed=READING_SEED + record.episode)
+        labels = [card.label for card in env.unwrapped.cards]
+        assert json.loads(record.answer) == {"cards": labels, "current formula": ""}
+        assert record.prompt == observation["prompt"]
+        with Image.open(tmp_path / "reading" / record.image) as image:
+            assert np.array_equal(np.asarray(image.convert("RGB")), observation["image"])
+    assert not (tmp_path / "reading_played").exists()
