@@ -86,6 +86,8 @@ ENTRIES = {
     # hand (a mistake keeps the expert's reading). Measured: 600 episodes x 3 epochs (loss 0.38) read
     # the player's total on 5 of 48 held-out deals and the dealer's card on 10, so RL could only
     # learn to stand on every hand (36% of these deals); hence more demonstrations and epochs.
+    # Thoughts without the expected values ("Your total is 15 against the dealer's 7, so hit."):
+    # SFT 29.0%, PPO 36.5%, no better than with them (37.5%).
     "blackjack": Entry(
         Game(
             "gym_cards/Blackjack-v0", text_only=False, episodes=1200, noise=0.5, sft_epochs=8, ppo_updates=12, image_size=112,
