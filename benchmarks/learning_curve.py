@@ -205,6 +205,17 @@ def run_game(
     data_dir = root / f"data_{variant}"
     sft_dir = root / f"sft_{variant}"
     architecture = "text" if game.text_only else "llava"
+    # What each stage's result depends on, nested along the stages it builds on (see stages.timed).
+    init_inputs = {
+        "architecture": architecture, "image_size": game.image_size, "patches": game.patches,
+        "hidden_size": game.hidden_size, "num_layers": game.num_layers, "seed": seed,
+    }  # fmt: skip
+    data_inputs = {
+        "env_id": game.env_id, "episodes": game.episodes, "noise": game.noise, "chain_of_thought": chain_of_thought,
+        "text_only": game.text_only, "env_kwargs": game.env_kwargs,
+    }  # fmt: skip
+    sft_settings = {"lr": game.sft_lr, "vision_lr": game.sft_vision_lr, "train_vision": game.sft_train_vision, "seed": seed}
+    eval_settings = {"episodes": game.eval_episodes, "max_new_tokens": game.max_new_tokens, "seed": seed}
 
     build = timed(
         root / "stage_init.json",
@@ -221,6 +232,7 @@ def run_game(
                 )
             )
         },
+        init_inputs,
     )
     data = timed(
         root / f"stage_data_{variant}.json",
@@ -236,12 +248,18 @@ def run_game(
                 env_kwargs=game.env_kwargs,
             )
         ),
+        data_inputs,
     )
 
-    start_model = build["model"]
+    start_model, start_inputs = build["model"], init_inputs
     if game.reading_episodes:
         reading_dir = root / "data_reading"
-        timed(root / "stage_data_reading.json", lambda: reading_dataset(game, reading_dir))
+        reading_data_inputs = {
+            "env_id": game.env_id, "episodes": game.reading_episodes, "text_only": game.text_only,
+            "env_kwargs": game.env_kwargs,
+        }  # fmt: skip
+        timed(root / "stage_data_reading.json", lambda: reading_dataset(game, reading_dir), reading_data_inputs)
+        reading_inputs = {"model": init_inputs, "data": reading_data_inputs, "epochs": game.reading_epochs, **sft_settings}
         reading = timed(
             root / "stage_sft_reading.json",
             lambda: {
@@ -262,8 +280,9 @@ def run_game(
                     )
                 )
             },
+            reading_inputs,
         )
-        start_model = reading["model"]
+        start_model, start_inputs = reading["model"], reading_inputs
 
     def fine_tune() -> dict:
         path = run_sft(
@@ -282,9 +301,12 @@ def run_game(
             losses = [float(row["loss"]) for row in csv.DictReader(handle)]
         return {"model": str(path), "first_loss": losses[0], "last_loss": losses[-1], "steps": len(losses)}
 
-    sft = timed(root / f"stage_sft_{variant}.json", fine_tune)
+    sft_inputs = {"model": start_inputs, "data": data_inputs, "epochs": game.sft_epochs, **sft_settings}
+    sft = timed(root / f"stage_sft_{variant}.json", fine_tune, sft_inputs)
     sft_eval = timed(
-        root / f"stage_sft_eval_{variant}.json", lambda: evaluate(sft["model"], None, game, chain_of_thought, seed)
+        root / f"stage_sft_eval_{variant}.json",
+        lambda: evaluate(sft["model"], None, game, chain_of_thought, seed),
+        {"model": sft_inputs, **eval_settings},
     )
     if sft_only:
         print(f"{name}: SFT success {sft_eval['success_rate']:.1%} on {sft_eval['episodes']} held-out episodes")
@@ -331,10 +353,16 @@ def run_game(
             output_dir=str(run_dir),
             save_every=game.ppo_updates if algo == "ppo" else 10_000,
         )
-        ppo = timed(root / f"stage_{algo}_{tag}.json", lambda config=config: {"run_dir": str(Trainer(config).train())})
+        settings = dataclasses.asdict(config)
+        del settings["output_dir"], settings["model"]["path"]  # where, not what: the SFT model is sft_inputs
+        rl_inputs = {"model": sft_inputs, "config": settings}
+        ppo = timed(
+            root / f"stage_{algo}_{tag}.json", lambda config=config: {"run_dir": str(Trainer(config).train())}, rl_inputs
+        )
         ppo_eval = timed(
             root / f"stage_{algo}_eval_{tag}.json",
             lambda run_dir=run_dir: evaluate(None, run_dir, game, chain_of_thought, seed),
+            {"run": rl_inputs, **eval_settings},
         )
         with open(run_dir / "metrics.csv") as handle:
             metrics = list(csv.DictReader(handle))

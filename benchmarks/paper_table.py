@@ -239,7 +239,9 @@ def run_entry(name: str, entry: Entry, out: Path, rows: tuple[str, ...], seed: i
     for policy in ("random", "expert"):
         if policy in rows:
             result[policy] = timed(
-                root / f"play_{policy}.json", lambda p=policy: play(game.env_id, p, episodes, game.env_kwargs)
+                root / f"play_{policy}.json",
+                lambda p=policy: play(game.env_id, p, episodes, game.env_kwargs),
+                {"env_id": game.env_id, "episodes": episodes, "env_kwargs": game.env_kwargs},
             )
     # "rl": the table's RL columns; an algorithm named in rows runs too (GRPO or RLOO beside them
     # for the group-RL comparison, from the same SFT model).
@@ -264,7 +266,11 @@ def run_entry(name: str, entry: Entry, out: Path, rows: tuple[str, ...], seed: i
         stages = {"init": "init", "data": "data_cot", "sft": "sft_cot", "sft_eval": "sft_eval_cot"}
         result["sft_seconds"] = {k: json.loads((root / f"stage_{v}.json").read_text())["seconds"] for k, v in stages.items()}
     if "cnn" in rows and entry.cnn_steps:
-        result["cnn"] = timed(root / f"cnn_seed{seed}.json", lambda: cnn_rl(entry, root, seed))
+        cnn_inputs = {
+            "env_id": game.env_id, "env_kwargs": game.env_kwargs, "steps": entry.cnn_steps,
+            "image_size": entry.cnn_image_size, "episodes": episodes, "seed": seed,
+        }  # fmt: skip
+        result["cnn"] = timed(root / f"cnn_seed{seed}.json", lambda: cnn_rl(entry, root, seed), cnn_inputs)
     (root / "table_row.json").write_text(json.dumps(result, indent=2))
     return result
 

@@ -84,24 +84,31 @@ def run(name: str, recipe: Recipe, model: str, out: Path, algo: str) -> dict:
 
     root = out / name
 
-    def scored(stage: str, **source) -> dict:
+    def scored(stage: str, policy_inputs: dict, **source) -> dict:
         return timed(
             root / f"eval_{stage}.json",
             lambda: evaluate(
                 recipe.task, recipe.eval_episodes, text_only=True, max_new_tokens=recipe.max_new_tokens, batch=25, **source
             ),
+            {"policy": policy_inputs, "episodes": recipe.eval_episodes, "max_new_tokens": recipe.max_new_tokens},
         )
 
-    zero_shot = scored("zero_shot", model=model)
+    # What each stage's result depends on, nested along the stages it builds on (see stages.timed).
+    model_inputs = {"model": model}
+    data_inputs = {"task": recipe.task, "demonstrations": recipe.demonstrations, "noise": recipe.noise}
+    zero_shot = scored("zero_shot", model_inputs, model=model)
     data = timed(root / "data.json", lambda: dataclasses.asdict(build_sft_dataset(
         recipe.task, recipe.demonstrations, root / "data", noise=recipe.noise, text_only=True, progress=False,
-    )))  # fmt: skip
+    )), data_inputs)  # fmt: skip
+    sft_inputs = {
+        "model": model_inputs, "data": data_inputs, "epochs": recipe.sft_epochs, "lr": recipe.sft_lr, "lora_r": recipe.lora_r,
+    }  # fmt: skip
     lora = {"lora_r": recipe.lora_r, "lora_alpha": 2 * recipe.lora_r, "device": "cpu"}
     sft = timed(root / "sft.json", lambda: {"model": str(run_sft(SFTConfig(
         data=str(root / "data"), model=ModelConfig(path=model, **lora), output_dir=str(root / "sft"), epochs=recipe.sft_epochs,
         batch_size=8, lr=recipe.sft_lr,
-    )))})  # fmt: skip
-    after_sft = scored("sft", model=sft["model"])
+    )))}, sft_inputs)  # fmt: skip
+    after_sft = scored("sft", sft_inputs, model=sft["model"])
     run_dir = root / algo
     config = TrainConfig(
         task=recipe.task, text_only=True, model=ModelConfig(path=sft["model"], **lora), algo=algo, num_envs=recipe.num_envs,
@@ -112,8 +119,11 @@ def run(name: str, recipe: Recipe, model: str, out: Path, algo: str) -> dict:
         temperature=recipe.temperature,
         save_every=10_000,
     )  # fmt: skip
-    rl = timed(root / f"{algo}.json", lambda: {"run_dir": str(Trainer(config).train())})
-    after_rl = scored(algo, checkpoint=run_dir)
+    settings = dataclasses.asdict(config)
+    del settings["output_dir"], settings["model"]["path"]  # where, not what: the SFT model is sft_inputs
+    rl_inputs = {"model": sft_inputs, "config": settings}
+    rl = timed(root / f"{algo}.json", lambda: {"run_dir": str(Trainer(config).train())}, rl_inputs)
+    after_rl = scored(algo, rl_inputs, checkpoint=run_dir)
     stages = {"zero_shot": zero_shot, "data": data, "sft": sft, "sft_eval": after_sft, "rl": rl, "rl_eval": after_rl}
     return {
         "game": name,

@@ -17,16 +17,46 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def timed(path: Path, work: Callable[[], dict]) -> dict:
-    """Run ``work()`` (a dict of results) unless ``path`` holds its earlier result; record wall time."""
+def timed(path: Path, work: Callable[[], dict], inputs: dict | None = None) -> dict:
+    """Run ``work()`` (a dict of results) unless ``path`` holds its earlier result; record wall time.
+
+    ``inputs`` are what the result depends on (the recipe's fields for this stage, and the
+    inputs of the stages it builds on). They are saved with the result, and a saved result made
+    from other inputs stops the run, naming what changed: resuming after a recipe was edited must
+    not mix stale stages into the new table. A result saved without inputs (before they were
+    recorded) is reused with a warning."""
+    wanted = None if inputs is None else json.loads(json.dumps(inputs))
     if path.exists():
-        return json.loads(path.read_text())
+        result = json.loads(path.read_text())
+        if wanted is not None and "inputs" not in result:
+            print(f"warning: {path} records no inputs (written before they were recorded); reusing it unchecked")
+        elif wanted is not None and result["inputs"] != wanted:
+            changes = "; ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in _differences(result["inputs"], wanted))
+            raise SystemExit(
+                f"{path} was made from other inputs ({changes}): delete it and the stages after it, or use another --out"
+            )
+        return result
     started = time.perf_counter()
     result = work()
     result["seconds"] = time.perf_counter() - started
+    if wanted is not None:
+        result["inputs"] = wanted
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     return result
+
+
+def _differences(saved, wanted, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(dotted key, saved value, wanted value) for every leaf where two JSON values differ."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        keys = list(dict.fromkeys([*saved, *wanted]))
+        missing = "(absent)"
+        return [
+            difference
+            for key in keys
+            for difference in _differences(saved.get(key, missing), wanted.get(key, missing), f"{prefix}{key}.")
+        ]
+    return [] if saved == wanted else [(prefix.rstrip("."), saved, wanted)]
 
 
 def load_policy(

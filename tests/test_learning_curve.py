@@ -93,3 +93,22 @@ def test_reading_stage_data_is_each_deals_first_frame_with_only_its_reading_fiel
         with Image.open(tmp_path / "reading" / record.image) as image:
             assert np.array_equal(np.asarray(image.convert("RGB")), observation["image"])
     assert not (tmp_path / "reading_played").exists()
+
+
+def test_a_rerun_reuses_the_stages_and_a_changed_recipe_is_refused(smoke):
+    """The same command again finds every stage done; another seed would have to rebuild the
+    model, and instead of reusing the seed-0 stages it stops at the first, naming the change."""
+    out, _, _ = smoke
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, str(ROOT / "benchmarks" / "learning_curve.py"), "--smoke", "--out", str(out)]
+    saved = {path: path.read_text() for path in (out / "numberline").glob("stage_*.json")}
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((out / "results_numberline.json").read_text())[0]["ppo_success"] == smoke[2][0]["ppo_success"]
+    other = subprocess.run([*command, "--seed", "1"], capture_output=True, text=True, env=env, timeout=600)
+    assert other.returncode == 1
+    assert other.stderr.strip().splitlines()[-1] == (
+        f"{out / 'numberline' / 'stage_init.json'} was made from other inputs (seed: 0 -> 1): "
+        "delete it and the stages after it, or use another --out"
+    )
+    assert {path: path.read_text() for path in (out / "numberline").glob("stage_*.json")} == saved

@@ -1,0 +1,73 @@
+"""benchmarks/stages.timed: a resumed benchmark reuses a stage only if its inputs are unchanged."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def stages():
+    spec = importlib.util.spec_from_file_location("stages", ROOT / "benchmarks" / "stages.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["stages"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def counting_work(calls: list):
+    def work() -> dict:
+        calls.append(1)
+        return {"value": len(calls)}
+
+    return work
+
+
+def test_a_stage_runs_once_and_is_reused_with_the_same_inputs(tmp_path, stages):
+    calls: list = []
+    inputs = {"episodes": 40, "model": {"hidden_size": 64, "patches": (4, 4)}}
+    first = stages.timed(tmp_path / "stage.json", counting_work(calls), inputs)
+    assert first["value"] == 1 and first["seconds"] >= 0.0
+    assert json.loads((tmp_path / "stage.json").read_text())["inputs"] == {
+        "episodes": 40,
+        "model": {"hidden_size": 64, "patches": [4, 4]},
+    }
+    again = stages.timed(
+        tmp_path / "stage.json", counting_work(calls), {"episodes": 40, "model": {"hidden_size": 64, "patches": [4, 4]}}
+    )
+    assert again == json.loads(json.dumps(first)) and calls == [1]
+
+
+def test_changed_inputs_stop_the_run_naming_each_change_and_keep_the_saved_result(tmp_path, stages):
+    calls: list = []
+    path = tmp_path / "stage.json"
+    stages.timed(path, counting_work(calls), {"episodes": 40, "model": {"hidden_size": 64, "seed": 0}})
+    saved = path.read_text()
+    with pytest.raises(SystemExit) as stopped:
+        stages.timed(path, counting_work(calls), {"episodes": 40, "model": {"hidden_size": 128, "seed": 0, "layers": 2}})
+    message = str(stopped.value.code)
+    assert message.startswith(f"{path} was made from other inputs (")
+    assert "model.hidden_size: 64 -> 128; model.layers: '(absent)' -> 2)" in message
+    assert "episodes" not in message and "seed" not in message
+    assert path.read_text() == saved and calls == [1]
+
+
+def test_a_result_saved_before_inputs_were_recorded_is_reused_with_a_warning(tmp_path, stages, capsys):
+    path = tmp_path / "stage.json"
+    path.write_text(json.dumps({"value": 7, "seconds": 1.0}))
+    calls: list = []
+    assert stages.timed(path, counting_work(calls), {"episodes": 40}) == {"value": 7, "seconds": 1.0}
+    assert calls == [] and "records no inputs" in capsys.readouterr().out
+
+
+def test_without_inputs_nothing_is_checked(tmp_path, stages):
+    calls: list = []
+    stages.timed(tmp_path / "stage.json", counting_work(calls))
+    assert "inputs" not in json.loads((tmp_path / "stage.json").read_text())
+    assert stages.timed(tmp_path / "stage.json", counting_work(calls))["value"] == 1 and calls == [1]
