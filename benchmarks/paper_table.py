@@ -107,7 +107,7 @@ ENTRIES = {
     # distinct card pairs, recognised rather than read; SFT on the cards alone over 4,000 distinct
     # Points24 deals learnt only the ranks' marginal; a hidden-512 model did read them, once: from
     # another random start (the tokenizer's corpus changed), a hidden-512 reading stage of 2 epochs
-    # stayed at the marginal and cards-only answers over 3 epochs reached p = 0.15-0.23 (README), so
+    # stayed at the marginal and cards-only answers reached p = 0.15-0.23 in 3 epochs, 0.31-0.45 in 5 (README), so
     # this row keeps the hidden-256 recipe. Hence 112 px: the same result in 24 minutes of SFT
     # instead of 61.
     "points24": Entry(
