@@ -42,6 +42,19 @@ def rows(run_dir: Path) -> list[dict]:
         return [{k: v for k, v in row.items() if k not in TIME_METRICS} for row in csv.DictReader(file)]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """This process trains on one thread too, as its children do (CHILD_ENV): sums come out
+    bit-identical only on the same number of threads (on 2 threads here update 1's metrics of a
+    child and of this process differed)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     from vlm_ppo.tiny import build_tiny_model
