@@ -353,16 +353,14 @@ def run_game(
             output_dir=str(run_dir),
             save_every=game.ppo_updates if algo == "ppo" else 10_000,
         )
-        settings = dataclasses.asdict(config)
-        del settings["output_dir"], settings["model"]["path"]  # where, not what: the SFT model is sft_inputs
-        rl_inputs = {"model": sft_inputs, "config": settings}
+        run_inputs = stages.rl_inputs(config, sft_inputs)
         ppo = timed(
-            root / f"stage_{algo}_{tag}.json", lambda config=config: {"run_dir": str(Trainer(config).train())}, rl_inputs
+            root / f"stage_{algo}_{tag}.json", lambda config=config: {"run_dir": str(Trainer(config).train())}, run_inputs
         )
         ppo_eval = timed(
             root / f"stage_{algo}_eval_{tag}.json",
             lambda run_dir=run_dir: evaluate(None, run_dir, game, chain_of_thought, seed),
-            {"run": rl_inputs, **eval_settings},
+            {"run": run_inputs, **eval_settings},
         )
         with open(run_dir / "metrics.csv") as handle:
             metrics = list(csv.DictReader(handle))

@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stages import evaluate, timed  # noqa: E402
+from stages import evaluate, rl_inputs, timed  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,11 +118,9 @@ def run(name: str, recipe: Recipe, model: str, out: Path, algo: str) -> dict:
         temperature=recipe.temperature,
         save_every=10_000,
     )  # fmt: skip
-    settings = dataclasses.asdict(config)
-    del settings["output_dir"], settings["model"]["path"]  # where, not what: the SFT model is sft_inputs
-    rl_inputs = {"model": sft_inputs, "config": settings}
-    rl = timed(root / f"{algo}.json", lambda: {"run_dir": str(Trainer(config).train())}, rl_inputs)
-    after_rl = scored(algo, rl_inputs, checkpoint=run_dir)
+    run_inputs = rl_inputs(config, sft_inputs)
+    rl = timed(root / f"{algo}.json", lambda: {"run_dir": str(Trainer(config).train())}, run_inputs)
+    after_rl = scored(algo, run_inputs, checkpoint=run_dir)
     stages = {"zero_shot": zero_shot, "data": data, "sft": sft, "sft_eval": after_sft, "rl": rl, "rl_eval": after_rl}
     return {
         "game": name,

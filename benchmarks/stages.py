@@ -46,6 +46,14 @@ def timed(path: Path, work: Callable[[], dict], inputs: dict | None = None) -> d
     return result
 
 
+def rl_inputs(config, model_inputs: dict) -> dict:
+    """An RL stage's inputs: its TrainConfig's settings, less where it reads and writes (the model
+    it starts from is ``model_inputs``, the inputs of the stage that made it)."""
+    settings = dataclasses.asdict(config)
+    del settings["output_dir"], settings["model"]["path"]
+    return {"model": model_inputs, "config": settings}
+
+
 def _differences(saved, wanted, prefix: str = "") -> list[tuple[str, object, object]]:
     """(dotted key, saved value, wanted value) for every leaf where two JSON values differ."""
     if isinstance(saved, dict) and isinstance(wanted, dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -71,3 +72,15 @@ def test_without_inputs_nothing_is_checked(tmp_path, stages):
     stages.timed(tmp_path / "stage.json", counting_work(calls))
     assert "inputs" not in json.loads((tmp_path / "stage.json").read_text())
     assert stages.timed(tmp_path / "stage.json", counting_work(calls))["value"] == 1 and calls == [1]
+
+
+def test_an_rl_stages_inputs_are_its_settings_not_its_paths(stages):
+    from vlm_ppo.config import ModelConfig, TrainConfig
+
+    here = TrainConfig(model=ModelConfig(path="/a/sft/model"), output_dir="/a/ppo", init_lr=3e-5)
+    there = TrainConfig(model=ModelConfig(path="b/sft/model"), output_dir="b/ppo", init_lr=3e-5)
+    assert stages.rl_inputs(here, {"epochs": 4}) == stages.rl_inputs(there, {"epochs": 4})
+    inputs = stages.rl_inputs(here, {"epochs": 4})
+    assert inputs["model"] == {"epochs": 4} and inputs["config"]["init_lr"] == 3e-5
+    assert "output_dir" not in inputs["config"] and "path" not in inputs["config"]["model"]
+    assert stages.rl_inputs(dataclasses.replace(here, init_lr=1e-4), {"epochs": 4}) != inputs
