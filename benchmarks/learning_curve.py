@@ -75,6 +75,9 @@ class Game:
     ``READING_SEED``), each answer cut to the task's reading fields (Points24: the four cards and the
     formula), for ``reading_epochs``; SFT then starts from that model. 0: none."""
     reading_epochs: int = 2
+    reading_fields: tuple[str, ...] = ()
+    """The answer fields the reading stage keeps (``()``: all but the thoughts and the action). Points24
+    at hidden 512: the cards alone began to be read in 3 epochs where cards + formula had not moved in 2."""
     env_kwargs: dict = dataclasses.field(default_factory=dict)
     """Options of the env (gym.make), in demonstrations, training and evaluation alike."""
     thought_coef: float = 0.5
@@ -159,11 +162,17 @@ def reading_dataset(game: Game, out: Path) -> dict:
         env_kwargs=game.env_kwargs, progress=False,
     )  # fmt: skip
     first = [record for record in load_sft_records(played) if record.step == 0]
+    readings = []
+    for record in first:
+        answer = json.loads(record.answer)
+        kept = game.reading_fields or [key for key in answer if key not in ("thoughts", "action")]
+        if missing := set(kept) - answer.keys():
+            shutil.rmtree(played)
+            raise ValueError(f"reading_fields {sorted(missing)} are not fields of {game.env_id}'s answers {list(answer)}")
+        readings.append({key: answer[key] for key in kept})
     (out / "images").mkdir(parents=True)
     with (out / RECORDS_FILE).open("w", encoding="utf-8", newline="\n") as lines:
-        for record in first:
-            answer = json.loads(record.answer)
-            reading = {key: value for key, value in answer.items() if key not in ("thoughts", "action")}
+        for record, reading in zip(first, readings, strict=True):
             if record.image is not None:
                 (out / record.image).write_bytes((played / record.image).read_bytes())
             lines.write(json.dumps({**dataclasses.asdict(record), "answer": answer_json(reading)}) + "\n")
@@ -258,6 +267,8 @@ def run_game(
             "env_id": game.env_id, "episodes": game.reading_episodes, "text_only": game.text_only,
             "env_kwargs": game.env_kwargs,
         }  # fmt: skip
+        if game.reading_fields:  # (absent from stages made before the option, which kept every field)
+            reading_data_inputs["fields"] = list(game.reading_fields)
         timed(root / "stage_data_reading.json", lambda: reading_dataset(game, reading_dir), reading_data_inputs)
         reading_inputs = {"model": init_inputs, "data": reading_data_inputs, "epochs": game.reading_epochs, **sft_settings}
         reading = timed(

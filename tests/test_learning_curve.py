@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -93,6 +94,14 @@ def test_reading_stage_data_is_each_deals_first_frame_with_only_its_reading_fiel
         with Image.open(tmp_path / "reading" / record.image) as image:
             assert np.array_equal(np.asarray(image.convert("RGB")), observation["image"])
     assert not (tmp_path / "reading_played").exists()
+
+    cards_only = dataclasses.replace(game, reading_fields=("cards",))
+    assert reading_dataset(cards_only, tmp_path / "cards") == {"records": 4}
+    for record, kept in zip(load_sft_records(tmp_path / "cards"), records, strict=True):
+        assert json.loads(record.answer) == {"cards": json.loads(kept.answer)["cards"]}
+    with pytest.raises(ValueError, match=r"\['hand'\] are not fields"):
+        reading_dataset(dataclasses.replace(game, reading_fields=("hand",)), tmp_path / "hand")
+    assert not (tmp_path / "hand").exists() and not (tmp_path / "hand_played").exists()
 
 
 def test_a_rerun_reuses_the_stages_and_a_changed_recipe_is_refused(smoke):
