@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -55,3 +57,17 @@ def test_no_code_branches_on_a_particular_env():
                     ):
                         offenders.append(f"{name}.py:{node.lineno}: {constant.value!r}")
     assert not offenders, offenders
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject lists its packages by hand (the fonts ship from the top-level folder as
+    ``gym_cards.fonts``); a package missing there is absent from a non-editable install, which the
+    editable checkout the tests run from never notices (``vlm_ppo.tasks`` once was)."""
+    tomllib = pytest.importorskip("tomllib")
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("gym_cards", "vlm_ppo")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert on_disk - listed == set(), f"packages missing from pyproject.toml: {sorted(on_disk - listed)}"
