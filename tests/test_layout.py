@@ -59,15 +59,36 @@ def test_no_code_branches_on_a_particular_env():
     assert not offenders, offenders
 
 
+def tomllib_or_skip():
+    return pytest.importorskip("tomllib")  # Python 3.11+
+
+
 def test_every_package_ships_in_the_wheel():
     """pyproject lists its packages by hand (the fonts ship from the top-level folder as
     ``gym_cards.fonts``); a package missing there is absent from a non-editable install, which the
     editable checkout the tests run from never notices (``vlm_ppo.tasks`` once was)."""
-    tomllib = pytest.importorskip("tomllib")
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(tomllib_or_skip().loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     on_disk = {
         ".".join(init.parent.relative_to(ROOT).parts)
         for top in ("gym_cards", "vlm_ppo")
         for init in (ROOT / top).rglob("__init__.py")
     }
     assert on_disk - listed == set(), f"packages missing from pyproject.toml: {sorted(on_disk - listed)}"
+
+
+def test_every_data_file_inside_a_package_ships_in_the_wheel():
+    """Files other than Python inside a package folder reach the wheel only through package-data."""
+    import fnmatch
+
+    patterns = tomllib_or_skip().loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    unshipped = []
+    for top in ("gym_cards", "vlm_ppo"):
+        for path in (ROOT / top).rglob("*"):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            package_dir = next(parent for parent in path.parents if (parent / "__init__.py").exists())
+            package = ".".join(package_dir.relative_to(ROOT).parts)
+            relative = path.relative_to(package_dir).as_posix()
+            if not any(fnmatch.fnmatch(relative, pattern) for pattern in patterns.get(package, [])):
+                unshipped.append(str(path.relative_to(ROOT)))
+    assert unshipped == [], f"add to [tool.setuptools.package-data]: {unshipped}"

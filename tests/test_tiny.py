@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -435,14 +436,28 @@ def test_train_tokenizer_specials(tokenizer):
     assert prompt.endswith("Assistant:\n")
 
 
-def test_default_corpus_is_deterministic_and_covers_every_env():
-    corpus = tiny.default_corpus()
-    assert corpus == list(tiny._default_corpus.__wrapped__())
+def test_default_corpus_is_the_frozen_snapshot_and_a_rewrite_is_byte_identical(tmp_path):
+    assert tiny.default_corpus() == json.loads(gzip.decompress(tiny.CORPUS_SNAPSHOT.read_bytes()))
+    first = tiny.write_corpus_snapshot(tmp_path / "a.json.gz").read_bytes()
+    assert tiny.write_corpus_snapshot(tmp_path / "b.json.gz").read_bytes() == first
+    corpus = json.loads(gzip.decompress(first))
+    assert corpus == list(tiny._task_corpus.__wrapped__())
     for env_id in gym_cards.ENV_IDS:
         assert task_prompt(env_id, True) in corpus and task_prompt(env_id, False) in corpus
         assert task_prompt(env_id, True, text_only=True) in corpus and "Table: " in task_prompt(env_id, True, text_only=True)
     assert any(text.startswith('{"action": ') for text in corpus)
     assert any('"thoughts": ' in text for text in corpus)
+
+
+def test_the_frozen_tokenizer_still_encodes_todays_task_texts_compactly():
+    """The snapshot stops tracking the tasks' wording; once it drifts so far that today's prompts
+    and answers take over 10% more tokens than a tokenizer trained on them, rewrite it (README)."""
+    frozen = tiny.train_tokenizer(tiny.default_corpus(), extra_special_tokens=("<image>",))
+    current = tiny.train_tokenizer(tiny.task_corpus(), extra_special_tokens=("<image>",))
+    texts = tiny.task_corpus()
+    frozen_tokens = sum(len(frozen(text)["input_ids"]) for text in texts)
+    current_tokens = sum(len(current(text)["input_ids"]) for text in texts)
+    assert frozen_tokens <= 1.1 * current_tokens, (frozen_tokens, current_tokens)
 
 
 # ------------------------------------------------------------- Qwen-VL processors (torchvision or not)

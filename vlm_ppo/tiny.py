@@ -9,7 +9,7 @@ safetensors weights, tokenizer, processor, chat template) that the generic Auto 
   (a ``LlamaForCausalLM``).
 
 The tokenizer is a byte-level BPE trained here with the ``tokenizers`` library on
-:func:`default_corpus` (the gym_cards prompts and expert answers), so any text round-trips and
+:func:`default_corpus` (a frozen snapshot of the gym_cards prompts and expert answers), so any text round-trips and
 offset mappings work. Image processors are the PIL-backend classes, which need no torchvision.
 The weights are random: the models write gibberish, but every code path (processor, padding,
 generate, logits, LoRA) is the real one.
@@ -18,6 +18,7 @@ generate, logits, LoRA) is the real one.
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -82,7 +83,12 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{- 'Assistant:\\n' -}}{%- endif -%}"
 )
 
-_CORPUS_STEPS = 200  # expert steps per env in default_corpus
+_CORPUS_STEPS = 200  # expert steps per env in task_corpus
+CORPUS_SNAPSHOT = Path(__file__).with_name("tiny_corpus.json.gz")
+"""``task_corpus()`` as of 2026-12-07, shipped so that rewording a task or changing an expert does not
+change the tokenizer, whose vocabulary decides every random weight a seed draws (it once did: README
+numbers measured before that change no longer rerun). Rewrite it deliberately with
+:func:`write_corpus_snapshot`, knowing that every tiny model's start moves with it."""
 
 
 def train_tokenizer(
@@ -134,7 +140,7 @@ def train_tokenizer(
 
 
 @functools.lru_cache(maxsize=1)
-def _default_corpus() -> tuple[str, ...]:
+def _task_corpus() -> tuple[str, ...]:
     import gym_cards
     from vlm_ppo.tasks import make_task
 
@@ -158,11 +164,29 @@ def _default_corpus() -> tuple[str, ...]:
     return tuple(texts)
 
 
-def default_corpus() -> list[str]:
-    """What the policies read and write: every env's task prompts (with and without the table
-    description, with and without chain of thought) and the expert's answers over
+def task_corpus() -> list[str]:
+    """What the policies read and write today: every env's task prompts (with and without the
+    table description, with and without chain of thought) and the expert's answers over
     ``_CORPUS_STEPS`` seeded steps of each env. Deterministic."""
-    return list(_default_corpus())
+    return list(_task_corpus())
+
+
+@functools.lru_cache(maxsize=1)
+def _snapshot() -> tuple[str, ...]:
+    return tuple(json.loads(gzip.decompress(CORPUS_SNAPSHOT.read_bytes())))
+
+
+def default_corpus() -> list[str]:
+    """The tiny tokenizers' training texts: the frozen :data:`CORPUS_SNAPSHOT` of
+    :func:`task_corpus`, so that the same seed builds the same model whatever the tasks now say."""
+    return list(_snapshot())
+
+
+def write_corpus_snapshot(path: str | Path = CORPUS_SNAPSHOT) -> Path:
+    """Freeze today's :func:`task_corpus` (byte-identical for identical texts: no timestamp)."""
+    path = Path(path)
+    path.write_bytes(gzip.compress(json.dumps(task_corpus(), ensure_ascii=False).encode("utf-8"), mtime=0))
+    return path
 
 
 def _heads(hidden_size: int) -> int:
