@@ -107,9 +107,9 @@ ENTRIES = {
     # distinct card pairs, recognised rather than read; SFT on the cards alone over 4,000 distinct
     # Points24 deals learnt only the ranks' marginal; a hidden-512 model did read them, once: from
     # another random start (the tokenizer's corpus changed), a hidden-512 reading stage of 2 epochs
-    # stayed at the marginal and cards-only answers reached p = 0.15-0.23 in 3 epochs, 0.31-0.45 in 5 (README), so
-    # this row keeps the hidden-256 recipe. Hence 112 px: the same result in 24 minutes of SFT
-    # instead of 61.
+    # stayed at the marginal and cards-only answers reached p = 0.15-0.23 in 3 epochs, 0.31-0.45 in 5,
+    # 0.22-0.63 in 8 (README), a plateau, so this row keeps the hidden-256 recipe. Hence 112 px: the
+    # same result in 24 minutes of SFT instead of 61.
     "points24": Entry(
         Game(
             "gym_cards/Points24-v0", text_only=False, episodes=400, noise=0.1, sft_epochs=8, ppo_updates=8, image_size=112,
