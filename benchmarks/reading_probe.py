@@ -44,6 +44,20 @@ def blackjack_reading(answer: str, facts: dict) -> dict[str, bool]:
     }
 
 
+BLACKJACK_HANDS = ("total 11 or less", "12-16 against 2-6", "12-16 against 7-ace", "17 or more")
+
+
+def blackjack_hand(facts: dict) -> str:
+    """The kind of hand, by what the expert's table does with it: 11 or less always hits (it cannot
+    bust), 12-16 mostly stands against a 2-6 and hits against a 7-ace, 17 or more mostly stands."""
+    total, dealer = facts["total"], facts["dealer"]
+    if total <= 11:
+        return BLACKJACK_HANDS[0]
+    if total >= 17:
+        return BLACKJACK_HANDS[3]
+    return BLACKJACK_HANDS[2] if dealer >= 7 or dealer == 1 else BLACKJACK_HANDS[1]
+
+
 def answer_fields(answer: str) -> dict:
     """The answer's JSON object, or {} when there is none to read."""
     try:
@@ -152,6 +166,7 @@ def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temper
     items: Counter[str] = Counter()
     item_totals: Counter[str] = Counter()
     expert_actions = 0
+    hands: dict[str, Counter[str]] = {}  # Blackjack: per kind of hand, deals, hits, expert's moves
     for env, answer in zip(envs, answers):
         advice = task.expert(env)
         truth = task.read_values(env, advice)
@@ -164,11 +179,16 @@ def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temper
             item_totals[key] += total
         parsed = re.search(r'"action":\s*"([^"]*)"', answer)
         expert_actions += bool(parsed) and parsed.group(1) == advice.word
+        if not truth:
+            hand = hands.setdefault(blackjack_hand(advice.facts), Counter())
+            hand.update(deals=1, hits=bool(parsed) and parsed.group(1) == "hit")
+            hand.update(expert=bool(parsed) and parsed.group(1) == advice.word)
     return {
         "episodes": episodes,
         "read": dict(right),
         "items": {key: (items[key], item_totals[key]) for key in item_totals},
         "expert_action": expert_actions,
+        "hands": {kind: dict(hands[kind]) for kind in BLACKJACK_HANDS if kind in hands},
         "example": answers[0],
     }
 
@@ -199,6 +219,11 @@ def main() -> int:
     for key, (count, total) in result["items"].items():
         print(f"| {key}, one by one | {count} of {total} ({count / total:.0%}) |")
     print(f"| action = expert's | {result['expert_action']} ({result['expert_action'] / n:.0%}) |")
+    if result["hands"]:
+        print("\n| first hand | deals | hit | expert's move |\n|---|---|---|---|")
+        for kind, counts in result["hands"].items():
+            deals = counts["deals"]
+            print(f"| {kind} | {deals} | {counts['hits'] / deals:.0%} | {counts['expert'] / deals:.0%} |")
     print(f"example answer: {result['example']}")
     return 0
 

@@ -45,3 +45,19 @@ def test_item_token_starts_finds_the_token_holding_each_items_first_character():
     pairs = [(i, min(i + 2, len(answer))) for i in range(0, len(answer), 2)]
     assert reading_probe.item_token_starts(answer, pairs, "cards") == [6, 8, 11]
     assert reading_probe.item_token_starts(answer, by_character, "action") == []  # not a list
+
+
+def test_blackjack_hands_are_cut_where_the_experts_table_changes_its_move():
+    from gym_cards.experts.blackjack import strategy
+
+    hand = reading_probe.blackjack_hand
+    assert [hand({"total": t, "dealer": d}) for t, d in ((4, 10), (11, 1), (12, 2), (16, 6), (12, 7), (16, 1), (17, 1), (21, 5))] == [
+        "total 11 or less", "total 11 or less", "12-16 against 2-6", "12-16 against 2-6",
+        "12-16 against 7-ace", "12-16 against 7-ace", "17 or more", "17 or more",
+    ]  # fmt: skip
+    rules = strategy()
+    dealers = range(1, 11)
+    assert all(rules.action(total, False, dealer) == 1 for total in range(4, 12) for dealer in dealers)  # hit
+    assert all(rules.action(total, False, dealer) == 0 for total in range(17, 22) for dealer in dealers)  # stand
+    assert all(rules.action(total, False, dealer) == 1 for total in range(12, 17) for dealer in (1, 7, 8, 9, 10))
+    assert all(rules.action(total, False, dealer) == 0 for total in range(13, 17) for dealer in range(2, 7))
