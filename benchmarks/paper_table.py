@@ -89,7 +89,7 @@ ENTRIES = {
     # Thoughts without the expected values ("Your total is 15 against the dealer's 7, so hit."):
     # SFT 29.0%, PPO 36.5%, no better than with them (37.5%). Rerun with the frozen tokenizer: SFT
     # 25.5%, PPO 36.0%, having learnt to stand on 17+ but not to hit on 11 or less (its critic
-    # explains none of the return); training at temperature 1, and GRPO at temperature 1, both
+    # explains almost none of the return early on); training at temperature 1, and GRPO at temperature 1, both
     # collapsed to standing on every hand (README), so the row keeps temperature 0.2 and PPO.
     "blackjack": Entry(
         Game(
