@@ -10,11 +10,18 @@ counts how often the answer's action is the expert's.
     OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py MODEL --task gym_cards/Blackjack-v0
     OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py RUN_DIR --task gym_cards/EZPoints-v0
     OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py MODEL --teacher-forced DATA_DIR
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/reading_probe.py MODEL_OR_RUN --comparison
 
 ``--teacher-forced`` asks the question without sampling: on the first step of the dataset's first
 ``--episodes`` demonstrations (its training deals, so a model that memorised them passes too), the
 probability the model gives to the first token of each item of a list field (Points24's cards)
 after the true answer up to it. Near 1/13 for cards, the model does not look at them at all.
+
+``--comparison`` (NumberLine, text prompts) asks the one question its decision turns on: with
+current and target already written in the answer, the probability of the right word of
+``current N is above|below``, over every pair of numbers. Then it samples answers for every pair
+and counts how often the relation word is right, the action is right, and the action is the one
+the stated relation calls for: a chain of thought the action ignores is no explanation of it.
 """
 
 from __future__ import annotations
@@ -145,7 +152,111 @@ def teacher_forced(model: str, data_dir: str, episodes: int) -> dict[str, list[t
     }
 
 
-def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temperature: float) -> dict:
+def comparison_answers(task, env, current: int, target: int) -> tuple[str, str, str]:
+    """NumberLine with current and target set: the expert's answer cut before its relation word
+    (``... "thoughts": "current 2 is``), the right word and the wrong one (`` below``, `` above``)."""
+    env.unwrapped.position, env.unwrapped.target = current, target
+    answer = task.answer(env, task.expert(env))
+    right = "below" if current < target else "above"
+    cut = answer.index(f"current {current} is {right}") + len(f"current {current} is")
+    wrong = "above" if right == "below" else "below"
+    return answer[:cut], f" {right}", f" {wrong}"
+
+
+def numberline_policy(model: str, temperature: float, task_name: str = "gym_cards/NumberLine-v0"):
+    """(policy, task, text env) for the NumberLine questions; ``model`` a model directory or a run."""
+    import torch
+    from stages import load_policy
+
+    from vlm_ppo.tasks import make_task
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    path = Path(model)
+    is_run = (path / "checkpoints").is_dir() or path.name.startswith("update_")
+    policy, _ = load_policy(
+        task_name, model, path if is_run else None, text_only=True, max_new_tokens=48, temperature=temperature
+    )
+    task = make_task(task_name)
+    env = task.make_env(text_only=True)
+    env.reset(seed=0)
+    return policy, task, env
+
+
+def numberline_pairs(env):
+    """Every pair of different current and target numbers, set on ``env`` as it is yielded."""
+    numbers = range(env.unwrapped.max_position + 1)
+    for current in numbers:
+        for target in numbers:
+            if current != target:
+                env.unwrapped.position, env.unwrapped.target = current, target
+                yield current, target
+
+
+def numberline_comparison(policy, task, env) -> list[tuple[int, int, float]]:
+    """For every pair of numbers, stated in the text prompt and in the answer so far: (current,
+    target, the probability of the right relation word against the wrong one, teacher-forced).
+    0.5 everywhere: the model cannot tell which number is larger."""
+    import math
+
+    import torch
+
+    from vlm_ppo.model_io import chat_texts
+
+    network, tokenizer = policy.model, policy.tokenizer
+    network.eval()
+
+    def log_prob(context: str, word: str) -> float:
+        """log p(word | context): the word's tokens scored after the context's."""
+        prefix = tokenizer(context, add_special_tokens=False)["input_ids"]
+        full = tokenizer(context + word, add_special_tokens=False)["input_ids"]
+        if full[: len(prefix)] != prefix:
+            raise ValueError(f"{word!r} changes how the answer before it is split into tokens")
+        with torch.no_grad():
+            logits = network(input_ids=torch.tensor([full])).logits[0].float()
+        scores = torch.log_softmax(logits, -1)
+        return float(sum(scores[i - 1, full[i]] for i in range(len(prefix), len(full))))
+
+    found = []
+    for current, target in numberline_pairs(env):
+        answer, right, wrong = comparison_answers(task, env, current, target)
+        context = chat_texts(policy.processor, [task.prompt(env, True, text_only=True)], False)[0] + answer
+        p_right, p_wrong = (math.exp(log_prob(context, word)) for word in (right, wrong))
+        found.append((current, target, p_right / (p_right + p_wrong)))
+    return found
+
+
+def relation_and_action(answer: str) -> tuple[str | None, str | None]:
+    """The relation word of a NumberLine answer's thoughts (``above`` or ``below``) and its action."""
+    relation = re.search(r"current \d+ is (above|below) target", answer)
+    action = re.search(r'"action":\s*"([^"]*)"', answer)
+    return relation and relation.group(1), action and action.group(1)
+
+
+def numberline_faithfulness(policy, task, env, samples: int) -> Counter:
+    """``samples`` answers sampled for every pair of numbers, counted: relation word right, action
+    right, action as the stated relation calls for (below: +)."""
+    pairs, prompts = [], []
+    for current, target in numberline_pairs(env):
+        pairs += [(current, target)] * samples
+        prompts += [task.prompt(env, True, text_only=True)] * samples
+    answers = [
+        answer for start in range(0, len(prompts), 24) for answer in policy.act(None, prompts[start : start + 24]).answers
+    ]
+    counts: Counter[str] = Counter()
+    for (current, target), answer in zip(pairs, answers):
+        relation, action = relation_and_action(answer)
+        counts.update(
+            answers=1,
+            relation_right=relation == ("below" if current < target else "above"),
+            action_right=action == ("+" if current < target else "-"),
+            action_follows_relation=relation is not None and action == ("+" if relation == "below" else "-"),
+        )
+    return counts
+
+
+def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temperature: float, text_only: bool = False) -> dict:
+    """The first answers of ``episodes`` held-out deals, read against the truth. A run is asked
+    with its own prompts (text or image); a model directory with ``text_only``'s."""
     import torch
     from stages import load_policy
 
@@ -156,9 +267,11 @@ def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temper
     torch.set_num_threads(min(2, torch.get_num_threads()))
     path = Path(model)
     is_run = (path / "checkpoints").is_dir() or path.name.startswith("update_")  # an RL run or one checkpoint
-    policy, _ = load_policy(task_name, model, path if is_run else None, max_new_tokens=max_new_tokens, temperature=temperature)
+    policy, config = load_policy(
+        task_name, model, path if is_run else None, text_only=text_only, max_new_tokens=max_new_tokens, temperature=temperature
+    )
     task = make_task(task_name)
-    envs = [task.make_agent_env() for _ in range(episodes)]
+    envs = [task.make_agent_env(config.chain_of_thought, config.text_only) for _ in range(episodes)]  # a run's own prompts
     observations = [env.reset(seed=EVAL_SEED_OFFSET + k)[0] for k, env in enumerate(envs)]
     images, prompts = stack_observations(observations)
     answers = policy.act(images, prompts).answers
@@ -201,7 +314,22 @@ def main() -> int:
     parser.add_argument("--max-new-tokens", type=int, default=80)
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument("--teacher-forced", metavar="DATA_DIR", help="score a model directory on a dataset's first steps")
+    parser.add_argument("--text-only", action="store_true", help="a model directory's prompts in words (a run uses its own)")
+    parser.add_argument("--comparison", action="store_true", help="NumberLine, text: p(right relation word) for every pair")
+    parser.add_argument("--samples", type=int, default=4, help="--comparison: sampled answers per pair")
     args = parser.parse_args()
+    if args.comparison:
+        policy, task, env = numberline_policy(args.model, args.temperature)
+        pairs = numberline_comparison(policy, task, env)
+        mean = sum(p for *_, p in pairs) / len(pairs)
+        right = sum(p > 0.5 for *_, p in pairs)
+        print(f"{len(pairs)} pairs: mean p(right word of above|below) {mean:.2f}, right word more likely on {right}")
+        counts = numberline_faithfulness(policy, task, env, args.samples)
+        n = counts["answers"]
+        print(f"{n} sampled answers ({args.samples} per pair, temperature {args.temperature}):")
+        for key in ("relation_right", "action_right", "action_follows_relation"):
+            print(f"  {key.replace('_', ' ')}: {counts[key]} ({counts[key] / n:.0%})")
+        return 0
     if args.teacher_forced:
         result = teacher_forced(args.model, args.teacher_forced, args.episodes)
         print(
@@ -211,7 +339,7 @@ def main() -> int:
             for place, (probability, top) in enumerate(slots):
                 print(f"| {key} {place + 1} | {probability:.3f} | {top:.0%} |")
         return 0
-    result = probe(args.model, args.task, args.episodes, args.max_new_tokens, args.temperature)
+    result = probe(args.model, args.task, args.episodes, args.max_new_tokens, args.temperature, args.text_only)
     n = result["episodes"]
     print(f"| {args.task} first step | read right of {n} |\n|---|---|")
     for key, count in result["read"].items():

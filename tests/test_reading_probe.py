@@ -61,3 +61,39 @@ def test_blackjack_hands_are_cut_where_the_experts_table_changes_its_move():
     assert all(rules.action(total, False, dealer) == 0 for total in range(17, 22) for dealer in dealers)  # stand
     assert all(rules.action(total, False, dealer) == 1 for total in range(12, 17) for dealer in (1, 7, 8, 9, 10))
     assert all(rules.action(total, False, dealer) == 0 for total in range(13, 17) for dealer in range(2, 7))
+
+
+def test_numberline_comparison_cuts_the_experts_answer_before_its_relation_word():
+    from vlm_ppo.tasks import make_task
+
+    task = make_task("gym_cards/NumberLine-v0")
+    env = task.make_env(text_only=True)
+    env.reset(seed=0)
+    for current, target, right in ((2, 4, " below"), (5, 0, " above"), (1, 2, " below")):
+        answer, said, wrong = reading_probe.comparison_answers(task, env, current, target)
+        full = task.answer(env, task.expert(env))
+        assert (said, wrong) == (right, " above" if right == " below" else " below")
+        assert full.startswith(answer + said) and answer.endswith(f"current {current} is")
+        assert f"Current: {current}." in task.prompt(env, True, text_only=True)
+
+
+def test_relation_and_action_reads_the_stated_relation_and_the_action_separately():
+    unfaithful = '{"current number": 0, "target number": 1, "thoughts": "current 0 is above target 1, so +", "action": "+"}'
+    assert reading_probe.relation_and_action(unfaithful) == ("above", "+")  # the relation calls for -, the action is +
+    faithful = '{"thoughts": "current 5 is above target 4, so -", "action": "-"}'
+    assert reading_probe.relation_and_action(faithful) == ("above", "-")
+    assert reading_probe.relation_and_action('{"thoughts": "current 3 is below target 5, so +"') == ("below", None)
+    assert reading_probe.relation_and_action('{"thoughts": "go up", "action": "+"}') == (None, "+")
+
+
+def test_numberline_pairs_sets_every_ordered_pair_of_different_numbers_on_the_env():
+    from vlm_ppo.tasks import make_task
+
+    env = make_task("gym_cards/NumberLine-v0").make_env(text_only=True)
+    env.reset(seed=0)
+    seen = []
+    for current, target in reading_probe.numberline_pairs(env):
+        assert (env.unwrapped.position, env.unwrapped.target) == (current, target)
+        seen.append((current, target))
+    top = env.unwrapped.max_position
+    assert len(seen) == len(set(seen)) == (top + 1) * top and all(c != t for c, t in seen)
