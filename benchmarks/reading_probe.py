@@ -163,19 +163,26 @@ def comparison_answers(task, env, current: int, target: int) -> tuple[str, str, 
     return answer[:cut], f" {right}", f" {wrong}"
 
 
-def numberline_policy(model: str, temperature: float, task_name: str = "gym_cards/NumberLine-v0"):
-    """(policy, task, text env) for the NumberLine questions; ``model`` a model directory or a run."""
+ACTION = re.compile(r'"action":\s*"([^"]*)"')
+
+
+def load_model_or_run(task_name: str, model: str, **options):
+    """(policy, config) of a model directory, an RL run (its latest checkpoint) or one checkpoint,
+    on at most 2 threads; ``options`` go to ``stages.load_policy``."""
     import torch
     from stages import load_policy
-
-    from vlm_ppo.tasks import make_task
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     path = Path(model)
     is_run = (path / "checkpoints").is_dir() or path.name.startswith("update_")
-    policy, _ = load_policy(
-        task_name, model, path if is_run else None, text_only=True, max_new_tokens=48, temperature=temperature
-    )
+    return load_policy(task_name, model, path if is_run else None, **options)
+
+
+def numberline_policy(model: str, temperature: float, task_name: str = "gym_cards/NumberLine-v0"):
+    """(policy, task, text env) for the NumberLine questions; ``model`` a model directory or a run."""
+    from vlm_ppo.tasks import make_task
+
+    policy, _ = load_model_or_run(task_name, model, text_only=True, max_new_tokens=48, temperature=temperature)
     task = make_task(task_name)
     env = task.make_env(text_only=True)
     env.reset(seed=0)
@@ -228,7 +235,7 @@ def numberline_comparison(policy, task, env) -> list[tuple[int, int, float]]:
 def relation_and_action(answer: str) -> tuple[str | None, str | None]:
     """The relation word of a NumberLine answer's thoughts (``above`` or ``below``) and its action."""
     relation = re.search(r"current \d+ is (above|below) target", answer)
-    action = re.search(r'"action":\s*"([^"]*)"', answer)
+    action = ACTION.search(answer)
     return relation and relation.group(1), action and action.group(1)
 
 
@@ -257,18 +264,12 @@ def numberline_faithfulness(policy, task, env, samples: int) -> Counter:
 def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temperature: float, text_only: bool = False) -> dict:
     """The first answers of ``episodes`` held-out deals, read against the truth. A run is asked
     with its own prompts (text or image); a model directory with ``text_only``'s."""
-    import torch
-    from stages import load_policy
-
     from vlm_ppo.evaluation import EVAL_SEED_OFFSET
     from vlm_ppo.rollout import stack_observations
     from vlm_ppo.tasks import make_task
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
-    path = Path(model)
-    is_run = (path / "checkpoints").is_dir() or path.name.startswith("update_")  # an RL run or one checkpoint
-    policy, config = load_policy(
-        task_name, model, path if is_run else None, text_only=text_only, max_new_tokens=max_new_tokens, temperature=temperature
+    policy, config = load_model_or_run(
+        task_name, model, text_only=text_only, max_new_tokens=max_new_tokens, temperature=temperature
     )
     task = make_task(task_name)
     envs = [task.make_agent_env(config.chain_of_thought, config.text_only) for _ in range(episodes)]  # a run's own prompts
@@ -290,7 +291,7 @@ def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temper
         for key, (ok, total) in (item_reading(answer, truth) if truth else {}).items():
             items[key] += ok
             item_totals[key] += total
-        parsed = re.search(r'"action":\s*"([^"]*)"', answer)
+        parsed = ACTION.search(answer)
         expert_actions += bool(parsed) and parsed.group(1) == advice.word
         if not truth:
             hand = hands.setdefault(blackjack_hand(advice.facts), Counter())
