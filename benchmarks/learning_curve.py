@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stages  # noqa: E402
 from stages import parameter_count, timed  # noqa: E402
+from vision_pretraining import pretrain_vision  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,11 @@ class Game:
     ``READING_SEED``), each answer cut to the task's reading fields (Points24: the four cards and the
     formula), for ``reading_epochs``; SFT then starts from that model. 0: none."""
     reading_epochs: int = 2
+    """Epochs of the reading stage's SFT (0: its data only, for ``vision_epochs``)."""
+    vision_epochs: int = 0
+    """Before the reading stage's SFT: epochs of ``vision_pretraining.pretrain_vision`` on its data
+    (a linear head per card on the projected image features, the language model untouched),
+    standing in for a real VLM's pretrained encoder. Needs ``reading_episodes``. 0: none."""
     reading_fields: tuple[str, ...] = ()
     """The answer fields the reading stage keeps (``()``: all but the thoughts and the action). Points24
     at hidden 512: the cards alone began to be read in 3 epochs where cards + formula had not moved in 2."""
@@ -105,6 +111,10 @@ class Game:
     """Group methods: groups per update."""
     scale_std: bool = True
     """Group methods: GRPO's std scaling (False: Dr. GRPO's mean-centring)."""
+
+    def __post_init__(self) -> None:
+        if self.vision_epochs and not self.reading_episodes:
+            raise ValueError("vision_epochs needs reading_episodes: the vision stage learns from the reading stage's deals")
 
 
 DEFAULT_LR = Game.ppo_lr
@@ -270,30 +280,49 @@ def run_game(
         if game.reading_fields:  # (absent from stages made before the option, which kept every field)
             reading_data_inputs["fields"] = list(game.reading_fields)
         timed(root / "stage_data_reading.json", lambda: reading_dataset(game, reading_dir), reading_data_inputs)
-        reading_inputs = {"model": init_inputs, "data": reading_data_inputs, "epochs": game.reading_epochs, **sft_settings}
-        reading = timed(
-            root / "stage_sft_reading.json",
-            lambda: {
-                "model": str(
-                    run_sft(
-                        SFTConfig(
-                            data=str(reading_dir),
-                            model=ModelConfig(
-                                path=build["model"], lora=False, device="cpu", train_vision=game.sft_train_vision
-                            ),
-                            output_dir=str(root / "sft_reading"),
-                            epochs=game.reading_epochs,
-                            batch_size=16,
-                            lr=game.sft_lr,
-                            vision_lr=game.sft_vision_lr,
-                            seed=seed,
+        if game.vision_epochs:
+            vision_inputs = {"model": init_inputs, "data": reading_data_inputs, "epochs": game.vision_epochs, "seed": seed}
+            vision_dir = root / "vision_model"
+            vision = timed(
+                root / "stage_vision.json",
+                lambda: {
+                    **pretrain_vision(build["model"], reading_dir, vision_dir, epochs=game.vision_epochs, seed=seed),
+                    "model": str(vision_dir),
+                },
+                vision_inputs,
+            )
+            start_model, start_inputs = vision["model"], vision_inputs
+        if game.reading_epochs:
+            reading_inputs = {
+                "model": start_inputs,
+                "data": reading_data_inputs,
+                "epochs": game.reading_epochs,
+                **sft_settings,
+            }
+            reading_start = start_model
+            reading = timed(
+                root / "stage_sft_reading.json",
+                lambda: {
+                    "model": str(
+                        run_sft(
+                            SFTConfig(
+                                data=str(reading_dir),
+                                model=ModelConfig(
+                                    path=reading_start, lora=False, device="cpu", train_vision=game.sft_train_vision
+                                ),
+                                output_dir=str(root / "sft_reading"),
+                                epochs=game.reading_epochs,
+                                batch_size=16,
+                                lr=game.sft_lr,
+                                vision_lr=game.sft_vision_lr,
+                                seed=seed,
+                            )
                         )
                     )
-                )
-            },
-            reading_inputs,
-        )
-        start_model, start_inputs = reading["model"], reading_inputs
+                },
+                reading_inputs,
+            )
+            start_model, start_inputs = reading["model"], reading_inputs
 
     def fine_tune() -> dict:
         path = run_sft(

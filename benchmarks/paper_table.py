@@ -117,6 +117,7 @@ ENTRIES = {
         Game(
             "gym_cards/Points24-v0", text_only=False, episodes=400, noise=0.1, sft_epochs=8, ppo_updates=8, image_size=112,
             patches=8, kl_coef=0.1, gae_lambda=0.5, max_new_tokens=96,
+            reading_episodes=4000, reading_epochs=0, reading_fields=("cards",), vision_epochs=4,
         ),
         cnn_steps=200_000,
     ),
@@ -124,6 +125,7 @@ ENTRIES = {
         Game(
             "gym_cards/Points24-v0", text_only=False, episodes=400, noise=0.1, sft_epochs=8, ppo_updates=8, image_size=112,
             patches=8, kl_coef=0.1, gae_lambda=0.5, max_new_tokens=96, env_kwargs={"solvable_only": True},
+            reading_episodes=4000, reading_epochs=0, reading_fields=("cards",), vision_epochs=4,
         ),
         cnn_steps=200_000,
     ),
