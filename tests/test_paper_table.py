@@ -78,3 +78,24 @@ def test_the_ablation_table_gives_mean_and_std_over_seeds_and_none_from_one_seed
         "| chain of thought, λ 0.5 | 46.0% | 85.0% ± 5.0% | 90.0%, 80.0% |",  # std of 0.9 and 0.8: 0.05
         "| action only | 13.0% | 1.5% (one seed) | 1.5% |",
     ]
+
+
+def test_a_games_minutes_count_the_stages_its_recipe_adds_before_sft(tmp_path):
+    """Points24's reading data and vision stage are part of its rows' wall time (they were left out)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("paper_table", ROOT / "benchmarks" / "paper_table.py")
+    paper_table = importlib.util.module_from_spec(spec)
+    sys.modules["paper_table"] = paper_table
+    spec.loader.exec_module(paper_table)
+    seconds = {"init": 1, "data_cot": 2, "sft_cot": 30, "sft_eval_cot": 4, "data_reading": 5, "vision": 60, "sft_reading": 700}
+    for name, value in seconds.items():
+        (tmp_path / f"stage_{name}.json").write_text(json.dumps({"seconds": value}))
+    game = paper_table.ENTRIES["points24"].game  # reading data and the vision stage, no reading SFT
+    assert game.vision_epochs and not game.reading_epochs
+    assert paper_table.sft_stage_seconds(tmp_path, game) == {
+        "init": 1, "data": 2, "sft": 30, "sft_eval": 4, "reading_data": 5, "vision": 60
+    }  # fmt: skip
+    assert paper_table.minutes({"sft_seconds": paper_table.sft_stage_seconds(tmp_path, game)}) == 102 / 60
+    plain = paper_table.ENTRIES["blackjack"].game
+    assert paper_table.sft_stage_seconds(tmp_path, plain) == {"init": 1, "data": 2, "sft": 30, "sft_eval": 4}
