@@ -80,7 +80,10 @@ def pretrain_vision(
     model, processor = load_base_model(model_dir, torch.device("cpu"), torch.float32)
     if not hasattr(model, "get_image_features"):
         raise ValueError(f"{model_dir} is not a vision-language model with get_image_features")
-    images = [np.asarray(Image.open(Path(data_dir) / record.image).convert("RGB")) for record in records]
+    images = []
+    for record in records:
+        with Image.open(Path(data_dir) / record.image) as picture:
+            images.append(np.asarray(picture.convert("RGB")))
     pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
     labels = torch.tensor([[classes.index(item) for item in items] for items in lists])
     positions, count = labels.shape[1], len(classes)
@@ -106,7 +109,7 @@ def pretrain_vision(
         true_p = out.softmax(-1).gather(-1, test_y[..., None]).mean()
         return [round(float(a), 4) for a in accuracy], round(float(true_p), 4)
 
-    before = score()
+    before = after = score()
     generator = torch.Generator().manual_seed(seed)
     losses = []
     started = time.time()
@@ -121,8 +124,8 @@ def pretrain_vision(
             optimizer.step()
             total += loss.item() * len(batch)
         losses.append(round(total / len(order), 4))
-        print(f"vision pretraining: epoch {epoch + 1}/{epochs}, loss {losses[-1]}, held-out accuracy {score()[0]}")
-    after = score()
+        after = score()
+        print(f"vision pretraining: epoch {epoch + 1}/{epochs}, loss {losses[-1]}, held-out accuracy {after[0]}")
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     result = {
