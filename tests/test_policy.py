@@ -115,6 +115,35 @@ def test_generate_is_called_as_the_log_probs_assume(tiny_models, monkeypatch):
     assert seen["temperature"] == policy.temperature and seen["output_logits"] is True
 
 
+@pytest.mark.parametrize("arch", ["text", "qwen2_5_vl"])
+def test_the_checkpoints_generation_config_does_not_change_what_is_sampled(tiny_models, arch, tmp_path):
+    """generate() takes what it is not told from generation_config.json; Qwen2.5-VL-Instruct's
+    sets repetition_penalty 1.05, top_k 1 and top_p 0.001. Sampling must stay softmax(logits / T)."""
+    import json
+    import shutil
+
+    hostile = tmp_path / "hostile"
+    shutil.copytree(tiny_models[arch], hostile)
+    config_file = hostile / "generation_config.json"
+    config = json.loads(config_file.read_text())
+    config.update(
+        repetition_penalty=3.0, top_k=1, top_p=0.001, no_repeat_ngram_size=1, min_new_tokens=20, typical_p=0.2,
+        bad_words_ids=[[t] for t in range(10, 200)], temperature=0.01,
+    )  # fmt: skip
+    config_file.write_text(json.dumps(config))
+    images, prompts = observations(arch == "text")
+    rollouts = []
+    for path in (tiny_models[arch], hostile):
+        policy = policy_for(path, arch, temperature=1.5)
+        torch.manual_seed(3)
+        rollouts.append(policy.act(images, prompts))
+    plain, under_hostile = rollouts
+    np.testing.assert_array_equal(under_hostile.tokens, plain.tokens)
+    np.testing.assert_array_equal(under_hostile.token_log_probs, plain.token_log_probs)
+    banned = np.isin(plain.tokens[plain.token_mask], np.arange(10, 200))
+    assert banned.any()  # the banned words were sampled: the check above has teeth
+
+
 def test_tokens_after_eos_are_masked_and_answers_stop_there(tiny_models):
     policy = policy_for(tiny_models["text"], "text")
     eos = policy.eos_token_ids[0]

@@ -13,7 +13,11 @@ extra memory), or a frozen copy given as ``reference``.
 
 Sampling uses ``top_k=0, top_p=1`` so that the sampled distribution is exactly
 ``softmax(logits / T)`` over the vocabulary minus the suppressed image-placeholder tokens, and
-both ``act`` and ``evaluate`` take log-probs under that same masked distribution.
+both ``act`` and ``evaluate`` take log-probs under that same masked distribution. Every other
+logits processor is switched off explicitly (``NEUTRAL_SAMPLING``): ``generate`` fills what it is
+not told from the checkpoint's ``generation_config.json``, and Qwen2.5-VL-Instruct's sets
+``repetition_penalty`` 1.05 (and ``top_k`` 1), which would sample from another distribution than
+the one the log-probs score.
 
 Two rules keep the PPO ratio honest, i.e. exactly 1 before the first optimizer step:
 
@@ -39,6 +43,7 @@ import numpy as np
 import torch
 from peft import PeftModel
 from torch import nn
+from transformers import GenerationConfig
 
 from vlm_ppo.action_split import action_token_mask
 from vlm_ppo.model_io import append_answers, encode_prompts, stop_token_ids, token_log_probs, tokenizer_of, with_positions
@@ -56,6 +61,44 @@ _PLACEHOLDER_CONFIG_IDS = (
 )
 # Idefics3 writes a grid of <row_i_col_j> tokens around image patches.
 _GRID_TOKEN = re.compile(r"<row_\d+_col_\d+>")
+
+# The settings of every logits processor and stopping rule ``generate`` knows, each at the value that
+# leaves ``softmax(logits / T)`` as it is. Passed explicitly because ``generate`` takes whatever is
+# not passed from the checkpoint's generation config (Qwen2.5-VL-Instruct: repetition_penalty
+# 1.05, top_k 1, top_p 0.001). Keys this transformers' GenerationConfig lacks are dropped.
+NEUTRAL_SAMPLING = {
+    key: value
+    for key, value in {
+        "num_beams": 1,
+        "num_return_sequences": 1,
+        "top_k": 0,
+        "top_p": 1.0,
+        "min_p": None,
+        "top_h": None,
+        "typical_p": 1.0,
+        "epsilon_cutoff": 0.0,
+        "eta_cutoff": 0.0,
+        "repetition_penalty": 1.0,
+        "encoder_repetition_penalty": 1.0,
+        "no_repeat_ngram_size": 0,
+        "encoder_no_repeat_ngram_size": 0,
+        "bad_words_ids": None,
+        "sequence_bias": None,
+        "min_length": 0,
+        "min_new_tokens": None,
+        "forced_bos_token_id": None,
+        "forced_eos_token_id": None,
+        "begin_suppress_tokens": None,
+        "exponential_decay_length_penalty": None,
+        "guidance_scale": None,
+        "renormalize_logits": False,
+        "remove_invalid_values": False,
+        "watermarking_config": None,
+        "stop_strings": None,
+        "max_time": None,
+    }.items()
+    if hasattr(GenerationConfig(), key)
+}
 
 
 @dataclass
@@ -222,10 +265,9 @@ class VLMPolicy(nn.Module):
         with self._final_hidden_states() as hidden, self._precision():
             output = self.model.generate(
                 **inputs,
+                **NEUTRAL_SAMPLING,
                 do_sample=True,
                 temperature=self.temperature,
-                top_k=0,
-                top_p=1.0,
                 max_new_tokens=self.max_new_tokens,
                 suppress_tokens=self.suppressed_ids or None,
                 pad_token_id=self.pad_token_id,
