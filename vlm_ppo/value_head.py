@@ -9,7 +9,9 @@ from torch import nn
 
 
 class ValueHead(nn.Module):
-    """``hidden_size -> hidden_sizes... -> 1`` with ReLUs, in float32 whatever the model's dtype.
+    """``hidden_size -> hidden_sizes... -> 1`` with ReLUs, in float32 whatever the model's dtype,
+    also under the bfloat16 autocast of full-weight training (which would round the values to 3
+    significant digits and the value loss's gradients with them).
 
     :param hidden_size: the language model's hidden size.
     :param hidden_sizes: the MLP's hidden layers (the paper used 1024 and 512).
@@ -28,4 +30,5 @@ class ValueHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """``(B, hidden_size)`` -> ``(B,)`` values."""
-        return self.mlp(hidden.float()).squeeze(-1)
+        with torch.autocast(hidden.device.type, enabled=False):
+            return self.mlp(hidden.float()).squeeze(-1)
