@@ -314,3 +314,24 @@ def test_a_text_only_model_without_text_only_is_refused_in_one_line(tmp_path, ca
     assert main(["train", *SMALL, "--model", str(tmp_path / "m"), "--output-dir", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
     assert "is a text-only language model" in error and "--text-only" in error and "Traceback" not in error
+
+
+def test_accelerate_mixed_precision_is_refused_before_any_model_loads(tmp_path):
+    """`accelerate launch --mixed_precision bf16` autocasts the update's forward pass only, not the
+    rollout's generate: the ratio would compare two precisions. A fresh process, as a launch is."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ACCELERATE_MIXED_PRECISION": "bf16", "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "vlm_ppo.cli", "train", *SMALL, "--total-env-steps", "8", "--output-dir", str(run)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("vlm-ppo: error:")]
+    assert len(lines) == 1 and "mixed precision 'bf16'" in lines[0] and "--dtype" in lines[0]
+    assert not (run / "tiny_model").exists()  # refused before a model was built

@@ -97,6 +97,16 @@ class Trainer:
         # layer before it), and DDP must be told to expect parameters without gradients.
         unused = DistributedDataParallelKwargs(find_unused_parameters=config.model.train_vision == "all")
         self.accelerator = accelerator or Accelerator(cpu=device.type == "cpu", kwargs_handlers=[unused])
+        # accelerate's own mixed precision wraps only the prepared module's forward (the update),
+        # not ``generate`` (the rollout): old and new log-probs would come from two precisions.
+        mixed = getattr(self.accelerator, "mixed_precision", "no")
+        if mixed != "no":
+            raise ValueError(
+                f"accelerate is set to mixed precision {mixed!r}, which would autocast the update but not the "
+                "rollout, so the PPO ratio would compare two precisions; launch with --mixed_precision no (or "
+                "ACCELERATE_MIXED_PRECISION=no) and choose the precision with --dtype (bfloat16 runs rollout and "
+                "update alike, with float32 master weights)"
+            )
         self.is_main = self.accelerator.is_main_process
         rank = self.accelerator.process_index
         if state is not None and len(state["ranks"]) != self.accelerator.num_processes:
