@@ -25,6 +25,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -34,6 +35,7 @@ import torch  # noqa: E402
 from vlm_ppo.buffer import VLMRolloutSamples  # noqa: E402
 from vlm_ppo.config import ModelConfig, TrainConfig  # noqa: E402
 from vlm_ppo.model_loading import build_policy  # noqa: E402
+from vlm_ppo.policy import NEUTRAL_SAMPLING  # noqa: E402
 from vlm_ppo.ppo import sequence_log_prob  # noqa: E402
 from vlm_ppo.tasks import make_task  # noqa: E402
 from vlm_ppo.tiny import build_tiny_model  # noqa: E402
@@ -64,7 +66,6 @@ def check(
         value_hidden_sizes=(64,),
     )
     policy = build_policy(config, device)
-    policy.model.generation_config.min_new_tokens = tokens
     images, prompts = observations(batch)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -178,7 +179,10 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        rows = [check(a, root, device, args.dtype, batch, tokens, hidden, layers) for a in ARCHITECTURES]
+        # Answers of one length, for timing (the policy switches the model's own generation settings
+        # off, so the length is set among its sampling settings; EOS is then suppressed unscored).
+        with patch.dict(NEUTRAL_SAMPLING, min_new_tokens=tokens):
+            rows = [check(a, root, device, args.dtype, batch, tokens, hidden, layers) for a in ARCHITECTURES]
         extras = {"4-bit loading": four_bit(root, device), "Qwen-VL processor": qwen_processor(root)}
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(

@@ -26,6 +26,7 @@ import os
 import statistics
 import tempfile
 import time
+from unittest.mock import patch
 
 import numpy as np
 import torch
@@ -34,7 +35,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from vlm_ppo.buffer import VLMRolloutSamples  # noqa: E402
 from vlm_ppo.config import ModelConfig, TrainConfig  # noqa: E402
+from vlm_ppo.model_io import append_answers  # noqa: E402
 from vlm_ppo.model_loading import build_policy  # noqa: E402
+from vlm_ppo.policy import NEUTRAL_SAMPLING  # noqa: E402
 from vlm_ppo.ppo import sequence_log_prob  # noqa: E402
 from vlm_ppo.tasks import make_task  # noqa: E402
 from vlm_ppo.tiny import build_tiny_model  # noqa: E402
@@ -67,7 +70,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
 
-    with tempfile.TemporaryDirectory() as scratch:
+    # Answers of one length in both measurements: the bare generate reads min_new_tokens from the
+    # model's generation config; the policy switches that config's settings off (NEUTRAL_SAMPLING),
+    # so it is told here. EOS is then suppressed without the log-probs knowing: timing only.
+    fixed_length = patch.dict(NEUTRAL_SAMPLING, min_new_tokens=args.max_new_tokens)
+    with tempfile.TemporaryDirectory() as scratch, fixed_length:
         model_path = args.model or str(
             build_tiny_model(f"{scratch}/llava", "llava", image_size=112, hidden_size=256, num_layers=4)
         )
@@ -79,7 +86,7 @@ def main() -> None:
             old_log_probs="generate",
         )
         policy = build_policy(config, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-        policy.model.generation_config.min_new_tokens = args.max_new_tokens  # same length in both runs
+        policy.model.generation_config.min_new_tokens = args.max_new_tokens  # the bare generate's length
         task = make_task("gym_cards/NumberLine-v0")
         envs = [task.make_agent_env() for _ in range(args.num_envs)]
         observations = [env.reset(seed=i)[0] for i, env in enumerate(envs)]
@@ -119,9 +126,7 @@ def main() -> None:
 
         def bare_update():
             inputs = policy.encode(images, prompts)
-            ids = torch.cat([inputs["input_ids"], samples.tokens], 1)
-            mask = torch.cat([inputs["attention_mask"], samples.token_mask.long()], 1)
-            policy.model(**{**inputs, "input_ids": ids, "attention_mask": mask}).logits.sum().backward()
+            policy.model(**append_answers(inputs, samples.tokens, samples.token_mask)).logits.sum().backward()
             policy.zero_grad(set_to_none=True)
 
         def rescored_act():

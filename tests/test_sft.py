@@ -178,6 +178,45 @@ def test_labels_are_exactly_the_answer_and_eos_after_the_policys_own_prompt(arch
     assert torch.allclose(total, sum(t for t, _ in alone), rtol=1e-5)
 
 
+@pytest.mark.parametrize("architecture", ["llava", "idefics3", "qwen2_vl", "qwen2_5_vl", "gemma3", "text"])
+def test_the_sft_loss_is_minus_the_policys_log_prob_of_the_same_answer(architecture, tmp_path):
+    """Every family's per-token inputs (Qwen-VL's mm_token_type_ids, Gemma-3's token_type_ids) grow
+    with the answer as in the policy, so SFT trains exactly the log-prob RL later scores."""
+    from vlm_ppo.buffer import VLMRolloutSamples
+
+    text_only = architecture == "text"
+    model_dir = build_tiny_model(tmp_path / architecture, architecture)
+    policy = build_policy(
+        train_config(path=str(model_dir), text_only=text_only, device="cpu", temperature=1.0), CPU, trainable=False
+    )
+    prompts = ["Short prompt.", number_line_prompt()]
+    answers = [number_line_answer(1, 3), '{"action": "-"}']
+    images = None if text_only else np.stack([picture(COLOURS[0]), picture(COLOURS[1])])
+    eos = answer_end_token(policy.model, policy.tokenizer)
+    inputs, labels = encode_examples(policy.processor, images, prompts, answers, eos)
+    with torch.no_grad():
+        total, count = sft.answer_loss(policy.model, inputs, labels)
+    width = policy.encode(images, prompts)["input_ids"].shape[1]
+    tokens = torch.where(labels[:, width:] == sft.IGNORE_INDEX, 0, labels[:, width:])
+    mask = labels[:, width:] != sft.IGNORE_INDEX
+    samples = VLMRolloutSamples(
+        images=None if images is None else torch.as_tensor(images),
+        prompts=prompts,
+        tokens=tokens,
+        token_mask=mask,
+        action_mask=mask,
+        old_values=None,
+        old_log_prob=None,
+        advantages=None,
+        returns=None,
+    )
+    policy.suppressed_ids = ()  # SFT's cross-entropy spans the whole vocabulary, placeholders included
+    with torch.no_grad():
+        per_token, _ = policy(samples)
+    assert count == int(mask.sum())
+    assert torch.allclose(total, -per_token[mask].sum(), rtol=1e-5, atol=1e-4)
+
+
 def test_the_end_token_is_one_the_policy_stops_on():
     """A chat model whose generation stops on an end-of-turn token and not on the tokenizer's EOS
     must learn to write the end-of-turn token, or its answers would never end."""

@@ -58,7 +58,7 @@ from vlm_ppo.checkpoint import (
     save_checkpoint,
 )
 from vlm_ppo.config import ConfigError, ModelConfig, check_types, resume_config, to_dict
-from vlm_ppo.model_io import answer_end_token, encode_prompts, tokenizer_of, with_positions
+from vlm_ppo.model_io import answer_end_token, append_answers, encode_prompts, tokenizer_of, with_positions
 from vlm_ppo.model_loading import parameter_groups, prepare_model, resolve_device, trainable_summary
 from vlm_ppo.plotting import plot_sft_losses
 from vlm_ppo.run import MetricsLog, TrainingError, cosine_schedule, ensure_model, read_csv, retarget_schedule, seed_everything
@@ -161,7 +161,8 @@ def encode_examples(
 
     The prompt part is :func:`vlm_ppo.model_io.encode_prompts`, as the policy makes it. Each
     answer is tokenized on its own (no special tokens), like the tokens the policy generates
-    after the prompt, and ends with ``end_id``; answers are padded on the right with attention 0.
+    after the prompt, and ends with ``end_id``; answers are padded on the right with attention 0
+    and appended by :func:`vlm_ppo.model_io.append_answers`, as the policy appends its answers.
     Labels are the answer and end tokens, ``-100`` everywhere else.
 
     :param processor: the VLM's processor or the text LM's tokenizer, padding on the left.
@@ -181,12 +182,7 @@ def encode_examples(
         mask[row, : len(ids)] = 1
     prompt_ids = inputs["input_ids"]
     labels = torch.cat([torch.full_like(prompt_ids, IGNORE_INDEX), tokens.masked_fill(mask == 0, IGNORE_INDEX)], dim=1)
-    model_inputs = {
-        **inputs,
-        "input_ids": torch.cat([prompt_ids, tokens], dim=1),
-        "attention_mask": torch.cat([inputs["attention_mask"], mask], dim=1),
-    }
-    return model_inputs, labels
+    return append_answers(inputs, tokens, mask), labels
 
 
 def load_batch(
