@@ -183,6 +183,29 @@ def test_backward_reaches_lora_and_value_head(tiny_models):
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if "lora_B" in n or "value_head" in n)
 
 
+@pytest.mark.parametrize("arch", ["text", "llava"])
+def test_a_tokenizer_without_a_pad_token_pads_with_eos(tiny_models, arch, tmp_path):
+    """Llama-3's tokenizers name no pad token; prompts of different lengths must still batch."""
+    import json
+    import shutil
+
+    unpadded = tmp_path / "unpadded"
+    shutil.copytree(tiny_models[arch], unpadded)
+    config_file = unpadded / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    config["pad_token"] = None
+    config_file.write_text(json.dumps(config))
+    torch.manual_seed(4)
+    policy = policy_for(unpadded, arch)
+    assert policy.tokenizer.pad_token == policy.tokenizer.eos_token
+    images, prompts = observations(arch == "text")  # three prompts, one shorter: left padding
+    rollout = policy.act(images, prompts)
+    with torch.no_grad():
+        per_token, _ = policy(samples_of(rollout, images, prompts))
+    mask = rollout.token_mask
+    np.testing.assert_allclose(per_token.numpy()[mask], rollout.token_log_probs[mask], atol=1e-5, rtol=0)
+
+
 def test_image_agent_needs_one_image_per_prompt(tiny_models):
     policy = policy_for(tiny_models["llava"], "llava")
     images, prompts = observations(False)

@@ -109,6 +109,9 @@ def load_base_model(
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
         processor = AutoTokenizer.from_pretrained(path)
         processor.padding_side = "left"
+    tokenizer = getattr(processor, "tokenizer", processor)
+    if tokenizer.pad_token is None:  # Llama-3's tokenizers name none; a batch of prompts must be padded
+        tokenizer.pad_token = tokenizer.eos_token  # attention 0 hides it; answers end at their first EOS
     if not q4:
         model.to(device)
     return model, processor
