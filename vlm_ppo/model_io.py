@@ -42,7 +42,9 @@ def chat_texts(processor, prompts: Sequence[str], with_images: bool) -> list[str
 
 def encode_prompts(processor, images: Sequence[np.ndarray] | np.ndarray | None, prompts: Sequence[str]):
     """Model inputs for a batch of prompt turns, padded on the left (the answers follow on the
-    right). ``images`` is one uint8 ``(H, W, 3)`` array per prompt, or None for text-only prompts."""
+    right). ``images`` is one uint8 ``(H, W, 3)`` array per prompt, or None for text-only prompts.
+    Token for token what transformers' ``apply_chat_template(..., tokenize=True)`` gives: a text
+    tokenizer's template writes every special token; a processor adds BOS where its template does not."""
     tokenizer = tokenizer_of(processor)
     if tokenizer.padding_side != "left":
         raise ValueError("prompts are batched with left padding; set tokenizer.padding_side = 'left'")
@@ -51,9 +53,13 @@ def encode_prompts(processor, images: Sequence[np.ndarray] | np.ndarray | None, 
     if len(images) != len(prompts):
         raise ValueError(f"an image agent needs one image per prompt, got {len(images)} for {len(prompts)} prompts")
     pictures = [[Image.fromarray(np.asarray(image, dtype=np.uint8))] for image in images]
-    return processor(
-        images=pictures, text=chat_texts(processor, prompts, True), return_tensors="pt", padding=True, add_special_tokens=False
-    )
+    texts = chat_texts(processor, prompts, True)
+    # As transformers' own processor.apply_chat_template: the tokenizer's special tokens (BOS) are
+    # added unless the template wrote BOS itself. LLaVA-1.6's "[INST] ..." template does not, and
+    # without this its prompts would miss the <s> the model was trained with.
+    bos = tokenizer.bos_token
+    written = bos is not None and all(text.startswith(bos) for text in texts)
+    return processor(images=pictures, text=texts, return_tensors="pt", padding=True, add_special_tokens=not written)
 
 
 def append_answers(inputs, tokens: torch.Tensor, token_mask: torch.Tensor) -> dict:
