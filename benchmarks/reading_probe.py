@@ -124,7 +124,7 @@ def teacher_forced(model: str, data_dir: str, episodes: int) -> dict[str, list[t
     network, processor = load_base_model(model, torch.device("cpu"), torch.float32)
     network.eval()
     tokenizer = tokenizer_of(processor)
-    end_id = answer_end_token(network, tokenizer)
+    end_id = answer_end_token(network, processor)
     text_only = load_dataset_info(data_dir).text_only
     records = [r for r in load_sft_records(data_dir) if r.step == 0][:episodes]
     found: dict[str, list[list[tuple[float, bool]]]] = {}

@@ -231,6 +231,23 @@ def test_the_end_token_is_one_the_policy_stops_on():
         answer_end_token(model(None), SimpleNamespace(eos_token_id=None))
 
 
+@pytest.mark.parametrize("architecture", ["text", "llava"])
+def test_demonstrations_end_with_the_token_the_chat_template_ends_a_turn_with(architecture, tmp_path):
+    """Gemma-3-it ends a turn with <end_of_turn> and stops on it, though its tokenizer's EOS is
+    <eos>: a demonstration must end the way the model's own turns do (here <unk> plays that part)."""
+    model_dir = build_tiny_model(tmp_path / architecture, architecture)
+    template = (model_dir / "chat_template.jinja").read_text()
+    assert template.count("eos_token + '\\n'") == 1
+    (model_dir / "chat_template.jinja").write_text(template.replace("eos_token + '\\n'", "'<unk>' + '\\n'"))
+    model, processor = load_base_model(model_dir, CPU, torch.float32)
+    tokenizer = getattr(processor, "tokenizer", processor)
+    unk = tokenizer.convert_tokens_to_ids("<unk>")
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, unk]
+    assert answer_end_token(model, processor) == unk
+    model.generation_config.eos_token_id = tokenizer.eos_token_id  # it does not stop there: EOS, as before
+    assert answer_end_token(model, processor) == tokenizer.eos_token_id
+
+
 def test_held_out_records_are_whole_episodes():
     records = [
         SFTRecord(f"{i:06d}", None, "p", "a", True, episode, step)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from jinja2 import TemplateError
 from PIL import Image
 
 
@@ -104,12 +105,46 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     return sorted({eos} if isinstance(eos, int) else set(eos))
 
 
-def answer_end_token(model, tokenizer) -> int:
-    """The token a demonstration ends with: the tokenizer's EOS when generation stops on it, else
-    the first token generation stops on. The policy's answers end with exactly such a token."""
+def answer_end_token(model, processor) -> int:
+    """The token a demonstration ends with: the one the chat template writes right after an
+    assistant message when generation stops on it (Gemma-3's ``<end_of_turn>``, Phi-3's ``<|end|>``,
+    not their tokenizers' EOS), else the tokenizer's EOS when generation stops on it, else the first
+    token generation stops on. The policy's answers end with exactly such a token.
+
+    :param processor: the VLM's processor or the text LM's tokenizer (whose template is read).
+    """
+    tokenizer = tokenizer_of(processor)
     stops = stop_token_ids(model, tokenizer)
+    written = _template_end_token(processor)
+    if written in stops:
+        return written
     eos = tokenizer.eos_token_id
     return eos if eos in stops else stops[0]
+
+
+def _template_end_token(processor) -> int | None:
+    """The first token the chat template writes after an assistant message (None if it has no template)."""
+    tokenizer = tokenizer_of(processor)
+    mark = "answer end probe"
+    if processor is not tokenizer and getattr(processor, "chat_template", None):
+        turns = [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": mark}]},
+        ]
+        render = processor.apply_chat_template
+    elif getattr(tokenizer, "chat_template", None):
+        turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": mark}]
+        render = tokenizer.apply_chat_template
+    else:
+        return None
+    try:
+        text = render(turns, tokenize=False)
+    except (TemplateError, TypeError, ValueError, KeyError):  # a template that cannot end an assistant turn
+        return None
+    if mark not in text:
+        return None
+    after = tokenizer(text.split(mark, 1)[1].lstrip(), add_special_tokens=False)["input_ids"]
+    return after[0] if after else None
 
 
 def token_log_probs(

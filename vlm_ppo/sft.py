@@ -303,7 +303,7 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
     model, processor = prepared.model, prepared.processor
     model.train()  # SFT keeps its dropout
     tqdm.write(f"sft: {trainable_summary(model)}; {len(train)} training records, {len(held_out)} held out")
-    end_id = answer_end_token(model, tokenizer_of(processor))
+    end_id = answer_end_token(model, processor)
     groups = parameter_groups(model, config.lr, config.vision_lr)
     trainable = [p for group in groups for p in group["params"]]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
