@@ -48,6 +48,20 @@ CASES = [
     ),
     ("a wrong type in a flag", {}, ["train", "--ppo-epochs", "abc"], "argument --ppo-epochs: expected an integer, got 'abc'"),
     ("a value out of range", {}, ["train", "--gamma", "1.5"], "gamma must be between 0 and 1"),
+    (
+        "float16 training (no loss scaling)",
+        {},
+        ["train", "--dtype", "float16"],
+        "dtype float16 would train without loss scaling",
+    ),
+    (
+        "float16 SFT",
+        {},
+        ["sft", "--data", "{dir}/none", "--dtype", "float16"],
+        "dtype float16 would train without loss scaling",
+    ),
+    ("4-bit full weights", {}, ["train", "--q4", "--no-lora"], "--q4 needs LoRA"),
+    ("SFT in 4 bits", {}, ["sft", "--data", "{dir}/none", "--q4"], "SFT with q4 would merge its LoRA adapters into 4-bit"),
     ("bad YAML in --env-kwargs", {}, ["train", "--env-kwargs", "{a: [1"], "argument --env-kwargs: not valid YAML"),
     ("env kwargs that are a list", {}, ["train", "--env-kwargs", "[1, 2]"], "env_kwargs must be a mapping"),
     (

@@ -74,6 +74,16 @@ class ModelConfig:
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ConfigError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
+    def check_trainable(self) -> None:
+        """Refuse what would train wrongly (evaluation may still use these settings)."""
+        if self.dtype == "float16":
+            raise ConfigError(
+                "dtype float16 would train without loss scaling (small gradients underflow to zero); use "
+                "bfloat16 (Ampere GPUs or newer) or float32"
+            )
+        if self.q4 and not self.lora:
+            raise ConfigError("q4 weights cannot be trained themselves: --q4 needs LoRA (drop --no-lora)")
+
 
 @dataclass
 class TrainConfig:
@@ -182,6 +192,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
+        self.model.check_trainable()
         _choice("old_log_probs", self.old_log_probs, OLD_LOG_PROBS)
         _choice("algo", self.algo, ALGORITHMS)
         _at_least(

@@ -107,6 +107,12 @@ class SFTConfig:
 
     def __post_init__(self) -> None:
         check_types(self)
+        self.model.check_trainable()
+        if self.model.q4:
+            raise ConfigError(
+                "SFT with q4 would merge its LoRA adapters into 4-bit weights, which rounds most of the update "
+                "away; run SFT in bfloat16 and use --q4 for RL"
+            )
         for name in ("epochs", "batch_size", "save_every_epochs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
