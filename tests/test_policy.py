@@ -401,3 +401,15 @@ def test_vision_lr_groups_split_every_vlm_family_at_its_vision_tower(tiny_models
     assert all(module_part(names[id(p)]) not in ("vision", "projector") for p in language["params"])
     assert len(language["params"]) + len(vision["params"]) == sum(p.requires_grad for p in policy.parameters())
     assert (vision["lr"], vision["lr_scale"]) == (1e-5, pytest.approx(0.1))
+
+
+@pytest.mark.parametrize(
+    "device, bf16, expected", [("cuda", True, torch.bfloat16), ("cuda", False, torch.float32), ("cpu", True, torch.float32)]
+)
+def test_auto_dtype_is_bfloat16_only_on_a_gpu_that_has_it(monkeypatch, device, bf16, expected):
+    """A V100 or T4 has no bfloat16; float16 would need loss scaling, so auto falls back to float32."""
+    from vlm_ppo.model_loading import resolve_dtype
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    assert resolve_dtype("auto", torch.device(device)) == expected
+    assert resolve_dtype("bfloat16", torch.device(device)) == torch.bfloat16

@@ -46,7 +46,7 @@ class ModelConfig:
     path: str | None = None
     """A Hugging Face model directory (flag --model); None builds a tiny random smoke-test model in the run directory."""
     dtype: str = "auto"
-    """Compute dtype: auto = bfloat16 on GPU, float32 on CPU. Trained full weights stay float32 under autocast."""
+    """Compute dtype: auto = bfloat16 on a GPU that has it, else float32. Trained full weights stay float32 under autocast."""
     q4: bool = False
     """Load the base model in 4 bits (needs bitsandbytes and CUDA)."""
     lora: bool = True
