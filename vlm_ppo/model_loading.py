@@ -63,10 +63,14 @@ def resolve_device(device: str) -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto`` is bfloat16 on a GPU that computes in it (Ampere or newer) and float32 elsewhere
-    (older GPUs would need float16, which trains only with loss scaling)."""
+    """``auto`` is bfloat16 on a GPU that computes in it natively (Ampere or newer) and float32
+    elsewhere: older GPUs only emulate bfloat16, slowly, and float16 trains only with loss scaling."""
     if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        return (
+            torch.bfloat16
+            if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+            else torch.float32
+        )
     return getattr(torch, dtype)
 
 
