@@ -347,6 +347,24 @@ def test_the_saved_model_is_a_plain_model_the_policy_loads_and_acts_with(memoris
     assert build_policy(config, CPU, trainable=True).act(images, [r.prompt for r in records]).answers == rollout.answers
 
 
+def test_qwen_vl_sft_on_images_trains_saves_and_names_the_real_processor(memorised, tmp_path):
+    """Qwen2.5-VL SFT on images end to end (its first batch used to crash), LoRA merged, and the
+    saved processor named as a real Qwen-VL directory names it (the image-only stand-in used here
+    without torchvision would otherwise save under its own name, which AutoProcessor cannot load)."""
+    data, _ = memorised
+    base = build_tiny_model(tmp_path / "qwen", "qwen2_5_vl")
+    model_dir = run_sft(quick(data, tmp_path / "run", path=str(base), epochs=1, batch_size=3))
+    losses = [float(row["loss"]) for row in read_rows(tmp_path / "run")]
+    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
+    processor_config = json.loads((model_dir / "processor_config.json").read_text())
+    assert processor_config["processor_class"] == "Qwen2_5_VLProcessor" and "video_processor" in processor_config
+    assert json.loads((model_dir / "tokenizer_config.json").read_text())["processor_class"] == "Qwen2_5_VLProcessor"
+    policy = build_policy(train_config(path=str(model_dir), device="cpu"), CPU, trainable=False)
+    records = load_sft_records(data)[:2]
+    images = np.stack([np.asarray(Image.open(data / r.image).convert("RGB")) for r in records])
+    assert len(policy.act(images, [r.prompt for r in records]).answers) == 2
+
+
 # ------------------------------------------------------------------------------ resume
 @pytest.fixture(scope="module")
 def text_data(tmp_path_factory) -> Path:

@@ -13,6 +13,7 @@ compare the two.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 QWEN_VL_TYPES = ("qwen2_vl", "qwen2_5_vl")
@@ -49,3 +50,45 @@ def load_processor(path: str | Path, model_type: str):
         template = template_file.read_text() if template_file.is_file() else tokenizer.chat_template
         return qwen_vl_processor(Qwen2VLImageProcessorPil.from_pretrained(path), tokenizer, template)
     return AutoProcessor.from_pretrained(path)
+
+
+def declare_qwen_vl_processor(output_dir: Path, architecture: str) -> None:
+    """Make the saved processor the one a real Qwen-VL directory names: ``Qwen2VLProcessor`` or
+    ``Qwen2_5_VLProcessor`` with a video processor section, so that ``AutoProcessor`` builds the
+    real thing wherever torchvision imports (the image-only stand-in saves under its own name)."""
+    name = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor"}[architecture]
+    path = output_dir / "processor_config.json"
+    config = json.loads(path.read_text())
+    image = config["image_processor"]
+    shared = (
+        "do_convert_rgb",
+        "do_normalize",
+        "do_rescale",
+        "do_resize",
+        "image_mean",
+        "image_std",
+        "merge_size",
+        "patch_size",
+        "resample",
+        "rescale_factor",
+        "temporal_patch_size",
+    )
+    config["processor_class"] = name
+    config["video_processor"] = {
+        **{key: image[key] for key in shared},
+        "size": dict(image["size"]),
+        "video_processor_type": "Qwen2VLVideoProcessor",
+    }
+    path.write_text(json.dumps(config, indent=2, sort_keys=True))
+    tokenizer_path = output_dir / "tokenizer_config.json"
+    tokenizer = json.loads(tokenizer_path.read_text())
+    tokenizer["processor_class"] = name
+    tokenizer_path.write_text(json.dumps(tokenizer, indent=2))
+
+
+def save_processor(processor, directory: Path, model_type: str) -> None:
+    """``processor.save_pretrained``, with the image-only Qwen-VL stand-in saved under the real
+    processor's name, so the directory loads with ``AutoProcessor`` wherever torchvision imports."""
+    processor.save_pretrained(directory)
+    if model_type in QWEN_VL_TYPES and type(processor).__name__ == "QwenVLImageOnlyProcessor":
+        declare_qwen_vl_processor(Path(directory), model_type)

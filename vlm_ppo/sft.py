@@ -244,10 +244,12 @@ def save_model(model: nn.Module, processor, directory: Path, info: dict[str, Any
     plain Hugging Face model directory, atomically."""
     from peft import PeftModel
 
+    from vlm_ppo.processors import save_processor
+
     plain = model.merge_and_unload() if isinstance(model, PeftModel) else model
     with atomic_directory(directory) as staging:
         plain.save_pretrained(staging)
-        processor.save_pretrained(staging)
+        save_processor(processor, staging, plain.config.model_type)
         (staging / "SFT_INFO.json").write_text(json.dumps(info, indent=2))
     return directory
 

@@ -366,40 +366,6 @@ def _gemma3(tokenizer, image_size: int, hidden_size: int, num_layers: int, image
     return config, processor
 
 
-def _declare_qwen_vl_processor(output_dir: Path, architecture: str) -> None:
-    """Make the saved processor the one a real Qwen-VL directory names: ``Qwen2VLProcessor`` or
-    ``Qwen2_5_VLProcessor`` with a video processor section, so that ``AutoProcessor`` builds the
-    real thing wherever torchvision imports (the image-only stand-in saves under its own name)."""
-    name = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor"}[architecture]
-    path = output_dir / "processor_config.json"
-    config = json.loads(path.read_text())
-    image = config["image_processor"]
-    shared = (
-        "do_convert_rgb",
-        "do_normalize",
-        "do_rescale",
-        "do_resize",
-        "image_mean",
-        "image_std",
-        "merge_size",
-        "patch_size",
-        "resample",
-        "rescale_factor",
-        "temporal_patch_size",
-    )
-    config["processor_class"] = name
-    config["video_processor"] = {
-        **{key: image[key] for key in shared},
-        "size": dict(image["size"]),
-        "video_processor_type": "Qwen2VLVideoProcessor",
-    }
-    path.write_text(json.dumps(config, indent=2, sort_keys=True))
-    tokenizer_path = output_dir / "tokenizer_config.json"
-    tokenizer = json.loads(tokenizer_path.read_text())
-    tokenizer["processor_class"] = name
-    tokenizer_path.write_text(json.dumps(tokenizer, indent=2))
-
-
 def _clip_vision_config(image_size: int, hidden_size: int, num_layers: int, patches: int) -> transformers.CLIPVisionConfig:
     return transformers.CLIPVisionConfig(
         hidden_size=hidden_size,
@@ -571,6 +537,8 @@ def build_tiny_model(
     """
     import torch
 
+    from vlm_ppo.processors import save_processor
+
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
     output_dir = Path(output_dir)
@@ -609,9 +577,7 @@ def build_tiny_model(
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
-    processor.save_pretrained(output_dir)
-    if architecture in ("qwen2_vl", "qwen2_5_vl"):
-        _declare_qwen_vl_processor(output_dir, architecture)
+    save_processor(processor, output_dir, architecture)
     loaders = (
         "`AutoTokenizer` + `AutoModelForCausalLM`"
         if architecture == "text"
