@@ -128,7 +128,8 @@ def test_the_checkpoints_generation_config_does_not_change_what_is_sampled(tiny_
     config = json.loads(config_file.read_text())
     config.update(
         repetition_penalty=3.0, top_k=1, top_p=0.001, no_repeat_ngram_size=1, min_new_tokens=20, typical_p=0.2,
-        bad_words_ids=[[t] for t in range(10, 200)], temperature=0.01,
+        bad_words_ids=[[t] for t in range(10, 200)], temperature=0.01, num_beams=2, prompt_lookup_num_tokens=3,
+        dola_layers="low",
     )  # fmt: skip
     config_file.write_text(json.dumps(config))
     images, prompts = observations(arch == "text")

@@ -71,6 +71,13 @@ NEUTRAL_SAMPLING = {
     for key, value in {
         "num_beams": 1,
         "num_return_sequences": 1,
+        "constraints": None,
+        "force_words_ids": None,
+        "prompt_lookup_num_tokens": None,  # assisted decoding: another code path
+        "assistant_early_exit": None,
+        "use_mtp": False,
+        "dola_layers": None,
+        "token_healing": False,
         "top_k": 0,
         "top_p": 1.0,
         "min_p": None,
