@@ -105,6 +105,55 @@ def test_a_gymnasium_env_becomes_a_task_from_its_action_words_and_a_description(
     assert "Table: " in observation["prompt"] and "image" not in observation  # its ansi rendering in words
 
 
+USER_ENV_MODULE = """
+import gymnasium as gym
+from gymnasium import spaces
+
+
+class Corridor(gym.Env):
+    \"\"\"A walk on a line whose actions are -1, 0, +1: Discrete(3, start=-1).\"\"\"
+
+    metadata = {"render_modes": []}
+
+    def __init__(self):
+        self.action_space = spaces.Discrete(3, start=-1)
+        self.observation_space = spaces.Text(max_length=40, charset="abcdefghijklmnopqrstuvwxyz0123456789 -")
+        self.received = []
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.position = 0
+        return "you stand at 0", {}
+
+    def step(self, action):
+        assert self.action_space.contains(action), action
+        self.received.append(action)
+        self.position += action
+        return f"you stand at {self.position}", float(self.position == 2), self.position == 2, False, {}
+
+
+gym.register("Corridor-v0", entry_point=Corridor, max_episode_steps=10)
+"""
+
+
+def test_a_users_env_module_is_imported_and_its_actions_keep_their_start(tmp_path, monkeypatch):
+    """`--task my_envs:Corridor-v0` imports my_envs as gym.make does, and the i-th action word is
+    the env's start + i (here -1, 0, +1), never the bare index."""
+    (tmp_path / "user_corridor_envs.py").write_text(USER_ENV_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = make_task("user_corridor_envs:Corridor-v0", ["back", "stay", "forward"], "Walk to 2.")
+    env = task.make_agent_env(text_only=True)
+    observation, _ = env.reset(seed=0)
+    assert "you stand at 0" in observation["prompt"]
+    for word in ("forward", "back", "stay", "forward", "forward"):
+        _, reward, terminated, _, info = env.step(json.dumps({"action": word}))
+    assert env.unwrapped.received == [1, -1, 0, 1, 1] and info["env_action"] == 1
+    assert terminated and reward == 1.0
+    env.reset(seed=1)
+    _, _, _, _, info = env.step("no action here")  # a random action, still inside the space
+    assert info["env_action"] in (-1, 0, 1)
+
+
 @pytest.mark.parametrize(
     "name, words, description, message",
     [

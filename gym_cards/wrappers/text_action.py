@@ -62,6 +62,7 @@ class TextAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise ValueError(f"could not read an action from the answer: {parsed.error}")
         else:
             action = int(self._rng.integers(len(self.action_words)))
+        action += int(getattr(self.env.action_space, "start", 0))  # the i-th word is Discrete(n, start)'s start + i
         observation, reward, terminated, truncated, info = self.env.step(action)
         info = {
             **info,

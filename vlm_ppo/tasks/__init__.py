@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 from gym_cards.experts import Advice
-from vlm_ppo.tasks.generic import GymTask
+from vlm_ppo.tasks.generic import GymTask, env_spec
 from vlm_ppo.tasks.gym_cards import GYM_CARDS_TASKS
 from vlm_ppo.tasks.task import AgentObservation, Task, TaskError, answer_json
 
@@ -86,7 +86,7 @@ def make_task(name: str, action_words: Sequence[str] | None = None, description:
     if _FACTORY.match(name):
         return _from_factory(name)
     try:
-        gym.spec(name)
+        env_spec(name)
     except (gym.error.Error, ModuleNotFoundError) as error:
         raise TaskError(
             f"unknown task {name!r} ({error}): use a registered task ({', '.join(task_names())}), "

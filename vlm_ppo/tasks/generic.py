@@ -11,6 +11,7 @@ text, else the env's ``ansi`` rendering). For example Gymnasium's FrozenLake::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,10 +84,19 @@ class GymTask(Task):
         return str(env.render()).strip()
 
 
+def env_spec(env_id: str):
+    """``gym.spec`` of an env id, importing the module of a ``module:EnvId-v0`` id first, as
+    ``gym.make`` does (``gym.spec`` alone does not, so a user's own module would go unregistered)."""
+    module, _, bare = env_id.rpartition(":")
+    if module:
+        importlib.import_module(module)
+    return gym.spec(bare)
+
+
 def _spec(env_id: str):
     try:
-        return gym.spec(env_id)
-    except gym.error.Error:
+        return env_spec(env_id)
+    except (gym.error.Error, ModuleNotFoundError):
         return None
 
 
