@@ -199,22 +199,33 @@ def test_a_group_method_trains_two_updates_without_a_value_head_and_resumes_exac
 
 
 def test_an_episode_that_never_ends_is_refused_with_a_way_out(monkeypatch):
-    """Groups are played to their end: an env without a time limit would hang the run."""
+    """Groups are played to their end, and evaluation plays every episode to its end: an env
+    without a time limit would hang either. The limit counts the longest episode's steps, not the
+    mean over envs (one group ending at once would let the other run twice as long)."""
     from types import SimpleNamespace
 
     import gymnasium as gym
 
+    from vlm_ppo.evaluation import evaluate_policy
     from vlm_ppo.rollout import GroupCollector, SeededEnvs
 
+    made = []
+
     class Endless(gym.Env):
+        """The first two envs made (group 0) end at their first step; the others never end."""
+
         observation_space = gym.spaces.Dict({"prompt": gym.spaces.Text(8)})
         action_space = gym.spaces.Text(8)
+
+        def __init__(self):
+            self.ends = len(made) < 2
+            made.append(self)
 
         def reset(self, *, seed=None, options=None):
             return {"prompt": "p"}, {}
 
         def step(self, action):
-            return {"prompt": "p"}, 0.0, False, False, {}
+            return {"prompt": "p"}, 0.0, self.ends, False, {"episode": {"r": 0.0, "l": 1}}
 
     def act(images, prompts):
         n = len(prompts)
@@ -229,10 +240,19 @@ def test_an_episode_that_never_ends_is_refused_with_a_way_out(monkeypatch):
         )
 
     monkeypatch.setattr(GroupCollector, "MAX_EPISODE_STEPS", 7)
-    collector = GroupCollector(
-        SimpleNamespace(name="endless"), SeededEnvs(Endless, 4), 2, 2, 0, 0, "grpo", True, 0.0, 0.9, None
+    task = SimpleNamespace(
+        name="endless",
+        is_success=lambda episode_return, info: False,
+        episode_metrics=lambda info: {},
+        make_agent_env=lambda *args, **kwargs: Endless(),
     )
+    collector = GroupCollector(task, SeededEnvs(Endless, 4), 2, 2, 0, 0, "grpo", True, 0.0, 0.9, None)
     envs = collector.envs
     with pytest.raises(ValueError, match="task 'endless' has run 7 steps without ending.*TimeLimit"):
         collector.collect(SimpleNamespace(act=act), 0.0, np.random.default_rng(0))
-    assert [len(answers) for answers in envs.answers] == [7] * 4
+    assert [len(answers) for answers in envs.answers] == [1, 1, 7, 7]
+
+    made.clear()
+    made.extend([None, None])  # every env evaluation makes never ends
+    with pytest.raises(ValueError, match="eval: an episode of task 'endless' has run 7 steps without ending"):
+        evaluate_policy(SimpleNamespace(act=act), task, episodes=3, batch=2, progress=False)

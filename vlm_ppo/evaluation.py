@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from vlm_ppo.policy import VLMPolicy
-from vlm_ppo.rollout import EpisodeLog, SeededEnvs, stack_observations
+from vlm_ppo.rollout import EpisodeLog, GroupCollector, SeededEnvs, endless_episode, stack_observations
 from vlm_ppo.tasks import Task
 
 EVAL_SEED_OFFSET = 1_000_000_000
@@ -77,6 +77,7 @@ def evaluate_policy(
     next_seed = iter(seeds)
     observations = [envs.reset(i, next(next_seed)) for i in range(len(envs))]
     active = list(range(len(envs)))
+    lengths = [0] * len(envs)  # steps of each slot's current episode
     log = EpisodeLog()
     bar = tqdm(total=episodes, unit="episode", desc="eval", disable=not progress)
     while active:
@@ -86,13 +87,19 @@ def evaluate_policy(
         for slot, answer, finished in zip(active, rollout.answers, rollout.finished):
             observation, _, terminated, truncated, info = envs.step(slot, answer)
             log.add_step(info, finished)
+            lengths[slot] += 1
             if terminated or truncated:
                 log.add_episode(task, info)
                 bar.update(1)
+                lengths[slot] = 0
                 seed_for_slot = next(next_seed, None)
                 if seed_for_slot is None:
                     continue
                 observation = envs.reset(slot, seed_for_slot)
+            elif lengths[slot] >= GroupCollector.MAX_EPISODE_STEPS:
+                bar.close()
+                envs.close()
+                raise ValueError(endless_episode("eval", task.name, GroupCollector.MAX_EPISODE_STEPS))
             observations[slot] = observation
             still_active.append(slot)
         active = still_active

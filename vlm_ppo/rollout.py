@@ -35,6 +35,15 @@ def episode_seed(seed: int, *stream: int) -> int:
     return int(np.random.SeedSequence([seed, *stream]).generate_state(1, np.uint64)[0] % TRAIN_SEED_LIMIT)
 
 
+def endless_episode(who: str, task_name: str, limit: int) -> str:
+    """The one-line error for an episode that has not ended after ``limit`` steps."""
+    return (
+        f"{who}: an episode of task {task_name!r} has run {limit} steps without ending; episodes are played to "
+        "their end, so give the env a time limit (gymnasium.wrappers.TimeLimit, or max_episode_steps when "
+        "registering it)"
+    )
+
+
 class SeededEnvs:
     """Agent envs whose episodes start from given seeds, with their state as data.
 
@@ -260,7 +269,7 @@ class GroupCollector:
     GROUP_STREAM = 0x6A0
     MAX_EPISODE_STEPS = 1000
     """Longer episodes are refused: groups are played to their end, so an env that never ends
-    would otherwise hang the run with its buffer growing."""
+    would otherwise hang the run with its buffer growing (evaluation refuses them too)."""
 
     def __init__(
         self,
@@ -309,7 +318,9 @@ class GroupCollector:
         steps: list[_Step] = []
         returns = np.zeros(len(self.envs))
         active = list(range(len(self.envs)))
+        length = 0  # every group starts together: the longest episode so far
         while active:
+            length += 1
             images, prompts = stack_observations([observations[i] for i in active])
             answer = policy.act(images, prompts)
             reference = policy.reference_log_probs(images, prompts, answer.tokens, answer.token_mask) if kl_coef else None
@@ -341,12 +352,8 @@ class GroupCollector:
                     still_active.append(env)
             on_step(len(active))
             active = still_active
-            if active and len(steps) // len(self.envs) >= self.MAX_EPISODE_STEPS:
-                raise ValueError(
-                    f"{self.algo}: an episode of task {self.task.name!r} has run {self.MAX_EPISODE_STEPS} steps without "
-                    "ending; group methods play episodes to their end, so give the env a time limit "
-                    "(gymnasium.wrappers.TimeLimit, or max_episode_steps when registering it)"
-                )
+            if active and length >= self.MAX_EPISODE_STEPS:
+                raise ValueError(endless_episode(self.algo, self.task.name, self.MAX_EPISODE_STEPS))
         advantages = self._advantages(steps, returns)
         self.buffer = self._fill(steps, advantages, rng)
         return log
