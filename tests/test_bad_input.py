@@ -119,6 +119,18 @@ CASES = [
     ("eval with no envs", {}, ["eval", "--model", "{dir}/m", "--num-envs", "0"], "--num-envs must be at least 1"),
     ("eval with a negative seed", {}, ["eval", "--model", "{dir}/m", "--seed", "-1"], "argument --seed: must be at least 0"),
     (
+        "eval with an unknown env option",
+        {},
+        ["eval", "--checkpoint", "{run}", "--env-kwargs", "{bogus: 1}"],
+        "cannot make its env 'gym_cards/NumberLine-v0' with {'bogus': 1}",
+    ),
+    (
+        "eval with env kwargs that are a list",
+        {},
+        ["eval", "--checkpoint", "{run}", "--env-kwargs", "[1]"],
+        "--env-kwargs must be a YAML mapping",
+    ),
+    (
         "eval of a corrupt checkpoint",
         {},
         ["eval", "--checkpoint", "{run_corrupt}"],

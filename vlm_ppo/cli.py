@@ -98,7 +98,9 @@ def _eval(args: argparse.Namespace) -> int:
         args.action_words or (config.action_words if same_task else None),
         args.task_description or (config.task_description if same_task else None),
     )
-    env_kwargs = _with_games(config.env_kwargs if same_task else {}, args.games)
+    if args.env_kwargs is not None and not isinstance(args.env_kwargs, dict):
+        raise ValueError(f"--env-kwargs must be a YAML mapping of env options, got {args.env_kwargs!r}")
+    env_kwargs = _with_games({**(config.env_kwargs if same_task else {}), **(args.env_kwargs or {})}, args.games)
     task.make_agent_env(
         config.chain_of_thought, config.text_only, **(env_kwargs or {})
     ).close()  # a wrong env fails before any model loads
@@ -243,6 +245,9 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--chain-of-thought", action=argparse.BooleanOptionalAction, default=None)
     evaluate.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
     evaluate.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default=None)
+    evaluate.add_argument(
+        "--env-kwargs", type=yaml_value, default=None, help="YAML mapping of env options, over the checkpoint's own"
+    )
     evaluate.add_argument("--output", help="JSON file to write (default: in the run directory)")
     evaluate.set_defaults(run=_eval)
 
