@@ -267,3 +267,16 @@ def test_formula_games_state_the_formula_in_the_image_prompt_and_once_in_text(na
     observation, _ = text_env.reset(seed=5)
     assert "The current formula is" not in observation["prompt"]
     assert observation["prompt"].count("Formula: (empty)") == 1
+
+
+def test_a_text_only_task_that_cannot_describe_its_env_says_so_when_the_env_is_made():
+    """Not at the first reset, after the model has loaded: make_agent_env is the trainer's and
+    evaluation's check before any weights load."""
+
+    class Balance(Task):
+        def instructions(self, env, text_only):
+            return "Keep the pole up."
+
+    task = Balance("balance", "CartPole-v1", action_words=["left", "right"])
+    with pytest.raises(TaskError, match="cannot put CartPole-v1's observations into words for --text-only"):
+        task.make_agent_env(text_only=True)

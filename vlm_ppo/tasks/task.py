@@ -123,6 +123,11 @@ class Task:
             )
         if len({word.lower() for word in words}) != len(words):
             raise TaskError(f"the action words of {self.env_id} must differ (ignoring case): {list(words)}")
+        if text_only and type(self).observation_text is Task.observation_text and not hasattr(env.unwrapped, "describe"):
+            raise TaskError(
+                f"task {self.name!r} cannot put {self.env_id}'s observations into words for --text-only: override "
+                "Task.observation_text, or give the env a describe() method"
+            )
 
     # ---------------------------------------------------------- what the model sees
     def image_space(self, env: gym.Env) -> spaces.Box:
