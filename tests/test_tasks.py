@@ -103,6 +103,8 @@ def test_a_gymnasium_env_becomes_a_task_from_its_action_words_and_a_description(
     text = task.make_agent_env(text_only=True, is_slippery=False)
     observation, _ = text.reset(seed=0)
     assert "Table: " in observation["prompt"] and "image" not in observation  # its ansi rendering in words
+    # The agent's square is marked only by a terminal colour: it stays visible, the escape codes go.
+    assert "[S]FFF\nFHFH" in observation["prompt"] and "\x1b" not in observation["prompt"]
 
 
 USER_ENV_MODULE = """

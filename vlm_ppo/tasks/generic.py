@@ -12,6 +12,7 @@ text, else the env's ``ansi`` rendering). For example Gymnasium's FrozenLake::
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -81,7 +82,19 @@ class GymTask(Task):
     def observation_text(self, env: gym.Env, observation: Any) -> str:
         if isinstance(observation, str):
             return observation
-        return str(env.render()).strip()
+        return plain_text(str(env.render())).strip()
+
+
+# An ANSI colour sequence that is not a reset, the text it colours, and the reset after it.
+_HIGHLIGHT = re.compile(r"\x1b\[(?!0?m)[0-9;]*m(.*?)\x1b\[0?m", re.DOTALL)
+_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def plain_text(rendered: str) -> str:
+    """A terminal rendering without its escape codes, each coloured stretch kept in brackets:
+    FrozenLake and Taxi mark where the agent stands only by colour, which a tokenizer would
+    otherwise get as ``\\x1b[41m`` noise."""
+    return _ESCAPE.sub("", _HIGHLIGHT.sub(lambda match: f"[{match.group(1)}]", rendered))
 
 
 def env_spec(env_id: str):
