@@ -36,12 +36,17 @@ def without_bos_in_the_template(model_dir, out):
     return out
 
 
+def processor_of(tmp_path, architecture: str, template: str):
+    """The tiny model's processor (or tokenizer), its template writing BOS or leaving it out."""
+    model_dir = build_tiny_model(tmp_path / architecture, architecture)
+    if template != "writes BOS":
+        model_dir = without_bos_in_the_template(model_dir, tmp_path / f"{architecture}_no_bos")
+    return load_base_model(model_dir, torch.device("cpu"), torch.float32)[1]
+
+
 @pytest.mark.parametrize("template", ["writes BOS", "leaves BOS to the tokenizer"])
 def test_image_prompts_are_token_for_token_transformers_own(tmp_path, template):
-    model_dir = build_tiny_model(tmp_path / "llava", "llava")
-    if template != "writes BOS":
-        model_dir = without_bos_in_the_template(model_dir, tmp_path / "llava_no_bos")
-    _, processor = load_base_model(model_dir, torch.device("cpu"), torch.float32)
+    processor = processor_of(tmp_path, "llava", template)
     image = np.random.default_rng(0).integers(0, 256, (56, 56, 3), dtype=np.uint8)
     prompt = "Which way to the target?"
     ours = encode_prompts(processor, [image], [prompt])
@@ -60,10 +65,7 @@ def test_image_prompts_are_token_for_token_transformers_own(tmp_path, template):
 @pytest.mark.parametrize("template", ["writes BOS", "leaves BOS to the tokenizer"])
 def test_text_prompts_are_token_for_token_transformers_own(tmp_path, template):
     """A text tokenizer's apply_chat_template never adds special tokens; neither do we."""
-    model_dir = build_tiny_model(tmp_path / "text", "text")
-    if template != "writes BOS":
-        model_dir = without_bos_in_the_template(model_dir, tmp_path / "text_no_bos")
-    _, tokenizer = load_base_model(model_dir, torch.device("cpu"), torch.float32)
+    tokenizer = processor_of(tmp_path, "text", template)
     prompt = "Which way to the target?"
     ours = encode_prompts(tokenizer, None, [prompt])
     theirs = tokenizer.apply_chat_template(
