@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from vlm_ppo.buffer import VLMRolloutBuffer
 from vlm_ppo.group_advantages import (
     anchor_key,
     discounted_returns,
@@ -18,7 +19,8 @@ from vlm_ppo.group_advantages import (
     grpo_advantages,
     rloo_advantages,
 )
-from vlm_ppo.ppo import token_level_loss
+from vlm_ppo.model_io import token_log_probs
+from vlm_ppo.ppo import UpdateSettings, mean_answer_weight, ppo_update, token_level_loss
 
 
 def test_grpo_normalises_each_group_by_its_mean_and_unbiased_std():
@@ -137,6 +139,59 @@ def test_the_token_level_loss_with_dual_clip_and_a_kl_penalty():
     )
     assert losses.loss.item() == pytest.approx(0.5 * (0.5 * 0.4 + 0.2 + 0.6) / 2.5)
     assert losses.reference_kl.item() == pytest.approx((0.6 + 0.6) / 2)  # per answer, as PPO reports it
+
+
+class TokenTable(torch.nn.Module):
+    """One learnable logit per token of a 4-token vocabulary, the same at every position."""
+
+    def __init__(self):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.tensor([0.2, -0.1, 0.4, 0.0]))
+
+    def forward(self, samples):
+        logits = self.logits.expand(*samples.tokens.shape, 4)
+        return token_log_probs(logits, samples.tokens, temperature=1.0), torch.zeros(samples.tokens.shape[0])
+
+
+def group_rollout(policy: TokenTable, lengths: list[int], thoughts: list[int], advantages: list[float]):
+    """One step of len(lengths) answers (answer i: lengths[i] tokens, the first thoughts[i] of them
+    thoughts), old log-probs the policy's own (ratio 1), advantages set as a group method sets them."""
+    n, width = len(lengths), max(lengths)
+    buffer = VLMRolloutBuffer(1, n, width, None, gamma=1.0, gae_lambda=1.0, rng=np.random.default_rng(0))
+    tokens = np.arange(n * width).reshape(n, width) % 4
+    token_mask = np.arange(width) < np.array(lengths)[:, None]
+    action_mask = token_mask & (np.arange(width) >= np.array(thoughts)[:, None])
+    with torch.no_grad():
+        old = token_log_probs(policy.logits.expand(n, width, 4), torch.as_tensor(tokens), temperature=1.0)
+    buffer.add(None, ["p"] * n, tokens, token_mask, action_mask, np.zeros(n), np.ones(n, bool), np.zeros(n),
+               np.zeros(n), token_log_probs=old.numpy())  # fmt: skip
+    buffer.compute_returns_and_advantage(torch.zeros(n), np.ones(n))
+    buffer.advantages[:] = np.asarray(advantages, dtype=np.float32)[None, :]
+    return buffer
+
+
+@pytest.mark.parametrize("minibatch_size, grad_accum_steps", [(1, 2), (2, 1)])
+def test_the_token_level_objective_does_not_depend_on_how_the_rollout_is_cut(minibatch_size, grad_accum_steps):
+    """Two answers, both A = -1, of 2 and 8 tokens (one thought each, λ 0.5). Weighted lengths
+    1.5 and 7.5, mean w̄ = 4.5. At ratio 1 each token's loss is -A·r_t = r_t, so the objective's
+    gradient in the token log-probs is w_t / (B · w̄) = w_t / 9 for every token, whether the two
+    answers share a minibatch or each has its own (then each minibatch divided by its own weight,
+    1.5 or 7.5, gave the short answer's tokens 1/3 and the long one's 1/15: GRPO's length bias)."""
+    policy = TokenTable()
+    buffer = group_rollout(policy, [2, 8], [1, 1], [-1.0, -1.0])
+    assert mean_answer_weight(buffer, 0.5) == pytest.approx(4.5)
+    expected = torch.zeros(4)
+    tokens, weights = torch.as_tensor(buffer.tokens[0]), np.where(buffer.action_mask[0], 1.0, 0.5) * buffer.token_mask[0]
+    probs = policy.logits.detach().softmax(-1)
+    for token, weight in zip(tokens.flatten().tolist(), weights.flatten().tolist()):
+        expected += weight / 9 * (torch.nn.functional.one_hot(torch.tensor(token), 4) - probs)  # ∇ log p(token)
+    optimizer = torch.optim.SGD(policy.parameters(), lr=1.0)
+    before = policy.logits.detach().clone()
+    settings = UpdateSettings(ppo_epochs=1, minibatch_size=minibatch_size, grad_accum_steps=grad_accum_steps,
+                              clip_range=0.2, max_grad_norm=1e6, thought_coef=0.5, critic=False)  # fmt: skip
+    ppo_update(policy, optimizer, None, buffer, settings)
+    # SGD with lr 1 moves the logits by minus the gradient of the loss = + Σ w_t ∇ log p_t / 9 · (-A) ... with A = -1:
+    torch.testing.assert_close(policy.logits.detach() - before, -expected, rtol=1e-5, atol=1e-7)
 
 
 # ------------------------------------------------------------------------------ end to end

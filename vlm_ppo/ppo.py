@@ -42,6 +42,7 @@ __all__ = [
     "ScoringPolicy",
     "UpdateSettings",
     "explained_variance",
+    "mean_answer_weight",
     "normalize_advantages",
     "ppo_loss",
     "ppo_update",
@@ -259,17 +260,23 @@ def token_level_loss(
     token_kl: torch.Tensor | None = None,
     kl_coef: float = 0.0,
     dual_clip: float | None = None,
+    mean_answer_weight: float | None = None,
 ) -> PPOLoss:
     """The clipped objective per token, as the group methods (GRPO, RLOO, GiGPO) use it.
 
     Every token ``t`` of an answer gets its own ratio ``r_t = exp(new_t - old_t)`` and the answer's
     advantage ``A``; its loss is ``max(-A·r_t, -A·clip(r_t, 1-ε, 1+ε))`` (capped at ``-c·A`` for
-    ``A < 0`` with ``dual_clip``). The loss is the weighted mean over the minibatch's tokens, with
-    weight λ (``thought_coef``) on thought tokens and 1 on action tokens: at ``r = 1`` its gradient
-    is ``A · Σ_t w_t ∇ log p_t / Σ_t w_t``, the paper's λ-weighted answer log-prob, normalised by the
-    weighted token count (verl's "token-mean"). The KL penalty is aggregated the same way (the
-    weighted mean of each token's k2), so that β weighs it against the policy term as it does in
-    the sequence-level PPO loss; there both are sums over an answer's tokens. Diagnostics are means
+    ``A < 0`` with ``dual_clip``), weighted λ (``thought_coef``) on thought tokens and 1 on action
+    tokens. The loss is the mean over the minibatch's answers of each answer's weighted token sum,
+    divided by one constant, ``mean_answer_weight`` (the mean weighted length of the rollout's
+    answers): at ``r = 1`` an answer's gradient is ``A · Σ_t w_t ∇ log p_t / w̄``, the paper's
+    λ-weighted answer log-prob over a constant. A constant, not each minibatch's own token count,
+    so that the objective does not depend on how the rollout is cut into minibatches: dividing by
+    the minibatch's count gives, with minibatches of one answer, original GRPO's ``1/|o_i|``, which
+    weighs a long answer's tokens less (Dr. GRPO's length bias); with the rollout's mean it is
+    verl's "token-mean" over the whole rollout. The KL penalty is aggregated the same way (each
+    token's k2, weighted), so that β weighs it against the policy term as it does in the
+    sequence-level PPO loss; there both are sums over an answer's tokens. Diagnostics are means
     over the real tokens; the reported reference KL is the mean per answer, as PPO reports it.
 
     :param new_token_log_probs: ``[B, T]`` log-probs now (with gradients).
@@ -283,6 +290,8 @@ def token_level_loss(
         with gradients; None: no penalty.
     :param kl_coef: β, the penalty's weight.
     :param dual_clip: c > 1, the bound on negative-advantage tokens; None: plain clipping.
+    :param mean_answer_weight: ``w̄``, the rollout's mean of ``Σ_t w_t`` per answer
+        (:func:`mean_answer_weight`); None: this minibatch's own (its weighted token mean).
     """
     weights = torch.where(action_mask, 1.0, thought_coef) * token_mask
     log_ratio = torch.where(token_mask, new_token_log_probs - old_token_log_probs, 0.0)
@@ -291,7 +300,10 @@ def token_level_loss(
     surrogate = torch.max(-per_token_advantage * ratio, -per_token_advantage * ratio.clamp(1 - clip_range, 1 + clip_range))
     if dual_clip is not None:
         surrogate = torch.where(per_token_advantage < 0, torch.min(surrogate, -dual_clip * per_token_advantage), surrogate)
-    total_weight = weights.sum().clamp(min=1e-8)
+    if mean_answer_weight is None:
+        total_weight = weights.sum().clamp(min=1e-8)
+    else:
+        total_weight = weights.new_tensor(max(mean_answer_weight, 1e-8) * weights.shape[0])
     policy_loss = (weights * surrogate).sum() / total_weight
     loss = policy_loss
     mean_kl = torch.full((), float("nan"), device=loss.device)
@@ -312,6 +324,18 @@ def token_level_loss(
         ratio_mean=ratio_mean,
         reference_kl=mean_kl.detach(),
     )
+
+
+def mean_answer_weight(buffer: VLMRolloutBuffer, thought_coef: float, accelerator: Accelerator | None = None) -> float:
+    """The mean over the rollout's answers of ``Σ_t w_t`` (λ per thought token, 1 per action
+    token): the constant :func:`token_level_loss` divides by. With several processes, over all of
+    them, so that every process weighs a token alike.
+    """
+    weights = np.where(buffer.action_mask, 1.0, thought_coef) * buffer.token_mask
+    totals = torch.tensor([weights.sum(), float(buffer.buffer_size * buffer.n_envs)], dtype=torch.float64)
+    if accelerator is not None and accelerator.num_processes > 1:
+        totals = accelerator.reduce(totals.to(accelerator.device), "sum").cpu()
+    return float(totals[0] / totals[1])
 
 
 def normalize_advantages(buffer: RolloutBuffer) -> None:
@@ -386,6 +410,7 @@ def ppo_update(
     value_explained_variance = (
         explained_variance(buffer.values.flatten(), buffer.returns.flatten()) if critic else float("nan")
     )
+    answer_weight = None if critic else mean_answer_weight(buffer, thought_coef, accelerator)
     normalize_advantage = normalize_advantage and critic  # group advantages are normalised within their groups
     normalize_per_minibatch = normalize_advantage and minibatch_size > 1
     if normalize_advantage and not normalize_per_minibatch:
@@ -444,6 +469,7 @@ def ppo_update(
                     token_kl=token_kl,
                     kl_coef=kl_coef,
                     dual_clip=settings.dual_clip,
+                    mean_answer_weight=answer_weight,
                 )
             non_finite = (~torch.isfinite(losses.loss.detach())).float()
             if accelerator is not None and accelerator.num_processes > 1:
