@@ -330,6 +330,29 @@ def test_an_overwritten_checkpoint_stays_until_the_new_one_is_in_place(tmp_path)
     assert (final / "weights").read_text() == "new" and not list(final.parent.glob(".*"))
 
 
+def test_a_checkpoint_moved_aside_by_a_process_killed_at_once_is_marked_to_be_put_back(tmp_path, monkeypatch):
+    # Killed right after the old checkpoint was moved aside: remove_stale_staging puts back only
+    # what carries the staging marker, so the moved copy must carry it already.
+    import vlm_ppo.checkpoint as checkpoint
+
+    final = tmp_path / "checkpoints" / "update_000001"
+    final.mkdir(parents=True)
+    (final / "weights").write_text("old")
+    real_replace = os.replace
+
+    def replace_then_die(source, target):
+        real_replace(source, target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.os, "replace", replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_directory(final) as staging:
+            (staging / "weights").write_text("new")
+    moved = [p for p in final.parent.iterdir() if ".old-" in p.name]
+    assert not final.exists() and len(moved) == 1
+    assert (moved[0] / ".vlm_ppo_staging").is_file() and (moved[0] / "weights").read_text() == "old"
+
+
 def test_what_dead_processes_left_is_cleaned_up_and_nothing_else_touched(tmp_path):
     checkpoints = tmp_path / "checkpoints"
     host = socket.gethostname()

@@ -166,8 +166,8 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     old = _staging_name(final, "old")
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
+        (final / _MARKER).touch()  # before the move: a process killed just after it must leave a marked copy
         os.replace(final, old)
-        (old / _MARKER).touch()
     (staging / _MARKER).unlink()
     os.replace(staging, final)
     shutil.rmtree(old, ignore_errors=True)
