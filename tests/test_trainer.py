@@ -106,6 +106,39 @@ def test_q4_needs_cuda(tmp_path):
         load_base_model(model, torch.device("cpu"), torch.float32, q4=True)
 
 
+def test_a_4bit_model_computes_alike_fresh_resumed_and_evaluated(tmp_path, monkeypatch):
+    """peft's 4-bit preparation (every other weight to float32) ran only for fresh adapters: a
+    resumed or evaluated q4 checkpoint kept its norms, embeddings and LM head in bfloat16. A bf16
+    model that says it is 4-bit stands in for bitsandbytes, which needs CUDA."""
+    import torch
+
+    import vlm_ppo.model_loading as model_loading
+    from vlm_ppo.config import ModelConfig
+    from vlm_ppo.tiny import build_tiny_model
+
+    path = build_tiny_model(tmp_path / "m", "text")
+    real_load = model_loading.load_base_model
+
+    def load_as_4bit(*args, **kwargs):
+        model, processor = real_load(*args, **kwargs)
+        model.is_loaded_in_4bit = True
+        return model, processor
+
+    monkeypatch.setattr(model_loading, "load_base_model", load_as_4bit)
+    config = ModelConfig(path=str(path), dtype="bfloat16", lora_r=2, lora_alpha=4, device="cpu")
+    cpu = torch.device("cpu")
+    fresh = model_loading.prepare_model(config, cpu, text_only=True).model
+    fresh.save_pretrained(tmp_path / "checkpoint" / "adapter")
+
+    def dtypes(model):
+        return {name.replace(".default", ""): p.dtype for name, p in model.named_parameters()}
+
+    assert set(dtypes(fresh).values()) == {torch.float32}
+    for trainable in (True, False):
+        loaded = model_loading.prepare_model(config, cpu, True, tmp_path / "checkpoint", trainable=trainable).model
+        assert dtypes(loaded) == dtypes(fresh)
+
+
 def test_vision_lr_gives_the_vision_tower_and_projector_their_own_group(tmp_path):
     """With train_vision="all" and vision_lr, the optimizer holds two groups: the vision tower's
     LoRA adapters and the projector at vision_lr, everything else trainable (language adapters,

@@ -172,10 +172,8 @@ def parameter_groups(model: nn.Module, lr: float, vision_lr: float | None) -> li
 def add_lora(model: nn.Module, r: int, alpha: int, dropout: float, train_vision: str) -> nn.Module:
     """Wrap ``model`` with fresh LoRA adapters; everything else is frozen except the projector
     when ``train_vision`` asks for it."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import LoraConfig, get_peft_model
 
-    if getattr(model, "is_loaded_in_4bit", False):
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     targets, full = lora_targets(model, train_vision)
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, modules_to_save=full or None)
     return get_peft_model(model, config)
@@ -237,6 +235,12 @@ def prepare_model(
     trains_all = trainable and (full_weights is not None or (checkpoint is None and not config.lora))
     load_dtype, autocast_dtype = full_weight_precision(dtype, trains_all)
     model, processor = load_base_model(config.path, device, load_dtype, config.q4, weights=full_weights)
+    if getattr(model, "is_loaded_in_4bit", False):
+        # peft's preparation casts every weight that is not 4-bit (norms, embeddings, the LM head)
+        # to float32. Fresh, resumed and evaluated alike, so that all three compute the same way.
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if full_weights is not None:
         if trainable:
             train_all_weights(model, config.train_vision)
