@@ -216,7 +216,6 @@ def run_game(
     from vlm_ppo.sft import SFTConfig, run_sft
     from vlm_ppo.sft_data import build_sft_dataset
     from vlm_ppo.tiny import build_tiny_model
-    from vlm_ppo.trainer import Trainer
 
     variant = "cot" if chain_of_thought else "action_only"
     root = out / name
@@ -394,9 +393,7 @@ def run_game(
             save_every=game.ppo_updates if algo == "ppo" else 10_000,
         )
         run_inputs = stages.rl_inputs(config, sft_inputs)
-        ppo = timed(
-            root / f"stage_{algo}_{tag}.json", lambda config=config: {"run_dir": str(Trainer(config).train())}, run_inputs
-        )
+        ppo = timed(root / f"stage_{algo}_{tag}.json", lambda config=config: stages.train_from_scratch(config), run_inputs)
         ppo_eval = timed(
             root / f"stage_{algo}_eval_{tag}.json",
             lambda run_dir=run_dir: evaluate(None, run_dir, game, chain_of_thought, seed),

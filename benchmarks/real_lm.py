@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stages import evaluate, rl_inputs, timed  # noqa: E402
+from stages import evaluate, rl_inputs, timed, train_from_scratch  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +83,6 @@ def run(name: str, recipe: Recipe, model: str, out: Path, algo: str, seed: int =
     from vlm_ppo.config import ModelConfig, TrainConfig
     from vlm_ppo.sft import SFTConfig, run_sft
     from vlm_ppo.sft_data import build_sft_dataset
-    from vlm_ppo.trainer import Trainer
 
     root = out / name
 
@@ -124,7 +123,7 @@ def run(name: str, recipe: Recipe, model: str, out: Path, algo: str, seed: int =
         save_every=10_000,
     )  # fmt: skip
     run_inputs = rl_inputs(config, sft_inputs)
-    rl = timed(root / f"{rl_name}.json", lambda: {"run_dir": str(Trainer(config).train())}, run_inputs)
+    rl = timed(root / f"{rl_name}.json", lambda: train_from_scratch(config), run_inputs)
     after_rl = scored(rl_name, run_inputs, checkpoint=run_dir)
     stages = {"zero_shot": zero_shot, "data": data, "sft": sft, "sft_eval": after_sft, "rl": rl, "rl_eval": after_rl}
     return {

@@ -54,6 +54,17 @@ def rl_inputs(config, model_inputs: dict) -> dict:
     return {"model": model_inputs, "config": settings}
 
 
+def train_from_scratch(config) -> dict:
+    """Run an RL stage from its start. Its result was never recorded, so whatever its run directory
+    holds is an interrupted attempt's: removed first (the trainer refuses to mix two runs)."""
+    import shutil
+
+    from vlm_ppo.trainer import Trainer
+
+    shutil.rmtree(config.output_dir, ignore_errors=True)
+    return {"run_dir": str(Trainer(config).train())}
+
+
 def _differences(saved, wanted, prefix: str = "") -> list[tuple[str, object, object]]:
     """(dotted key, saved value, wanted value) for every leaf where two JSON values differ."""
     if isinstance(saved, dict) and isinstance(wanted, dict):

@@ -404,6 +404,47 @@ def test_files_a_checkpoint_does_not_list_or_names_outside_it_are_refused(straig
     assert "lists '../../metrics.csv', a path outside it" in capsys.readouterr().err
 
 
+def test_a_fresh_run_into_a_directory_with_checkpoints_is_refused_and_changes_nothing(straight, tmp_path, capsys):
+    # Before: it overwrote config.yaml and emptied metrics.csv while the old checkpoints stayed, and
+    # the next --resume took the old run's newest checkpoint, a run the logs no longer described.
+    run = tmp_path / "run"
+    shutil.copytree(straight, run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main(["train", *SMALL, "--total-env-steps", "8", "--output-dir", str(run)]) == 2
+    assert "holds checkpoints of an earlier run (up to update_000003): resume it" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_resuming_an_earlier_checkpoint_drops_the_later_ones_with_their_rows(straight, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(straight, run)
+    assert main(["train", "--resume", str(run / "checkpoints" / "update_000001"), "--total-env-steps", "16",
+                 "--save-every", "5"]) == 0  # fmt: skip
+    assert "removed the checkpoints after update_000001: update_000002, update_000003" in capsys.readouterr().out
+    # the continuation's own end (update 2) is the newest; update 3 of the abandoned run is gone
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["update_000001", "update_000002"]
+    assert rows(run) == rows(straight)[:2]
+
+
+def test_a_checkpoint_outside_a_run_or_with_a_broken_rng_state_is_refused_and_changes_nothing(straight, tmp_path, capsys):
+    alone = tmp_path / "update_000003"
+    shutil.copytree(straight / "checkpoints" / "update_000003", alone)
+    assert main(["train", "--resume", str(alone), "--total-env-steps", "32"]) == 2
+    assert "is not in a run's checkpoints/ directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["update_000003"]
+
+    def break_rng(checkpoint: Path) -> None:
+        state = json.loads((checkpoint / "state.json").read_text())
+        state["ranks"][0]["rng"]["torch"] = state["ranks"][0]["rng"]["torch"][:-2]  # one byte short
+        (checkpoint / "state.json").write_text(json.dumps(state))
+
+    run = corrupt_copy(straight, tmp_path / "second", break_rng)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main(["train", "--resume", str(run), "--total-env-steps", "32", "--init-lr", "1e-3"]) == 2
+    assert "the saved state of process 0 cannot be restored: RuntimeError" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # config.yaml and metrics too
+
+
 def test_an_empty_metrics_file_does_not_stop_a_resume(straight, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(straight, run)

@@ -107,6 +107,18 @@ class Trainer:
                 "ACCELERATE_MIXED_PRECISION=no) and choose the precision with --dtype (bfloat16 runs rollout and "
                 "update alike, with float32 master weights)"
             )
+        accumulation = getattr(self.accelerator, "gradient_accumulation_steps", 1)
+        if accumulation != 1:
+            raise ValueError(
+                f"accelerate is set to accumulate gradients over {accumulation} steps, which would divide every "
+                "loss again on top of the update's own averaging; launch with --gradient_accumulation_steps 1 "
+                "(or ACCELERATE_GRADIENT_ACCUMULATION_STEPS=1) and set --grad-accum-steps instead"
+            )
+        if str(getattr(self.accelerator, "distributed_type", "")).endswith("DEEPSPEED"):
+            raise ValueError(
+                "DeepSpeed is not supported (its engine steps and clips on its own); launch with torchrun or "
+                "accelerate --multi_gpu"
+            )
         self.is_main = self.accelerator.is_main_process
         rank = self.accelerator.process_index
         if state is not None and len(state["ranks"]) != self.accelerator.num_processes:
@@ -115,6 +127,12 @@ class Trainer:
                 f"many (this run has {self.accelerator.num_processes})"
             )
         self.run_dir = Path(config.output_dir)
+        earlier = sorted((self.run_dir / "checkpoints").glob("update_*"))
+        if checkpoint is None and earlier:
+            raise FileExistsError(
+                f"{self.run_dir} holds checkpoints of an earlier run (up to {earlier[-1].name}): resume it with "
+                "--resume (Trainer.resume), or choose another output_dir"
+            )
         # The task makes the envs first: a wrong task or env fails here, before any model loads.
         self.task = make_task(config.task, config.action_words, config.task_description)
         grouped = config.algo != "ppo"
@@ -128,7 +146,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         if not self.is_main:
             config.model.path = ensure_model(config.model.path, self.run_dir, config.text_only, lambda _: None)
-        if self.is_main:
+        if self.is_main and checkpoint is None:
             config.to_yaml(self.run_dir / "config.yaml")
         seed_everything(config.seed + 1000 * rank)
 
@@ -162,6 +180,15 @@ class Trainer:
             )
         self.update = state["update"] if state is not None else 0
         self.env_steps = 0
+        if checkpoint is not None:
+            load_optimizer(checkpoint, self.optimizer, self.scheduler)
+            retarget_schedule(self.optimizer, self.scheduler, config.init_lr)
+            self._restore(state, rank)
+            # Only now, with everything restored, does the resume touch the run directory.
+            if self.is_main:
+                config.to_yaml(self.run_dir / "config.yaml")
+                self._drop_later_checkpoints(checkpoint)
+            restored = rng_state()
         columns = METRICS + tuple(self.task.metrics)
         self.log = MetricsLog(
             self.run_dir / "metrics.csv",
@@ -172,10 +199,8 @@ class Trainer:
             wandb_config=to_dict(config) if config.wandb else None,
             x_axis="env_steps",
         )
-        if checkpoint is not None:  # last: nothing after it may draw from the restored generators
-            load_optimizer(checkpoint, self.optimizer, self.scheduler)
-            retarget_schedule(self.optimizer, self.scheduler, config.init_lr)
-            self._restore(state, rank)
+        if checkpoint is not None:
+            restore_rng(restored)  # opening the log (wandb) must not draw from the restored generators
 
     @classmethod
     def resume(cls, path: str | Path, accelerator=None, **given: Any) -> Trainer:
@@ -185,6 +210,11 @@ class Trainer:
         checkpoint = find_checkpoint(path)
         state = read_state(checkpoint, "rl")
         require(state, checkpoint, {"config": dict, "update": int, "env_steps": int, "ranks": list})
+        if checkpoint.parent.name != "checkpoints":
+            raise CheckpointError(
+                f"{checkpoint} is not in a run's checkpoints/ directory, so it has no run to continue in: resume "
+                "RUN_DIR or RUN_DIR/checkpoints/update_N"
+            )
         run_dir = checkpoint.parent.parent
         requested = given.pop("output_dir", None)
         if requested is not None and Path(requested).resolve() != run_dir.resolve():
@@ -219,10 +249,21 @@ class Trainer:
             self.collector.restore(mine["collector"])
             self.shuffle_rng.bit_generator.state = generator_from_state(mine["shuffle_rng"]).bit_generator.state
             restore_rng(mine["rng"])
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as error:
             raise CheckpointError(
                 f"the saved state of process {rank} cannot be restored: {type(error).__name__}: {error}"
             ) from None
+
+    def _drop_later_checkpoints(self, checkpoint: Path) -> None:
+        """Resuming from an earlier checkpoint abandons the ones after it (as ``metrics.csv`` drops
+        their rows): left in place, the newest of them would be what the next ``--resume`` picks."""
+        import shutil
+
+        later = [p for p in sorted(checkpoint.parent.glob("update_*")) if p.name > checkpoint.name]
+        for path in later:
+            shutil.rmtree(path)
+        if later:
+            self.say(f"removed the checkpoints after {checkpoint.name}: {', '.join(p.name for p in later)}")
 
     def _gather(self, values: list) -> list:
         from accelerate.utils import gather_object
