@@ -116,6 +116,7 @@ CASES = [
         ["train", "--resume", "{run_bogus_key}"],
         "unknown config keys in the checkpoint's config",
     ),
+    ("eval of nothing", {}, ["eval", "--episodes", "1"], "eval needs --model or --checkpoint"),
     ("eval with no envs", {}, ["eval", "--model", "{dir}/m", "--num-envs", "0"], "--num-envs must be at least 1"),
     ("eval with a negative seed", {}, ["eval", "--model", "{dir}/m", "--seed", "-1"], "argument --seed: must be at least 0"),
     (

@@ -180,6 +180,27 @@ def test_eval_on_held_out_seeds_writes_json(trained, tmp_path):
     )
 
 
+def test_eval_finds_a_moved_base_model_with_model_and_refuses_several_processes(trained, tmp_path, capsys, monkeypatch):
+    run, moved = tmp_path / "run", tmp_path / "moved_model"
+    shutil.copytree(trained, run)
+    shutil.copytree(trained / "tiny_model", moved)
+    checkpoint = run / "checkpoints" / "update_000002"
+    state = json.loads((checkpoint / "state.json").read_text())
+    state["config"]["model"]["path"] = str(tmp_path / "gone")  # where the base model was when it trained
+    (checkpoint / "state.json").write_text(json.dumps(state))
+    evaluate = ["eval", "--checkpoint", str(run), "--episodes", "2", "--num-envs", "2"]
+    assert main([*evaluate, "--output", str(tmp_path / "a.json")]) == 2
+    assert "no Hugging Face model at" in capsys.readouterr().err
+    assert main([*evaluate, "--model", str(moved), "--output", str(tmp_path / "b.json")]) == 0
+    assert main(["eval", "--checkpoint", str(trained), "--episodes", "2", "--num-envs", "2",
+                 "--output", str(tmp_path / "c.json")]) == 0  # fmt: skip
+    moved_result, original = (json.loads((tmp_path / f"{k}.json").read_text()) for k in "bc")
+    assert moved_result["returns"] == original["returns"] and moved_result["seeds"] == original["seeds"]
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it
+    assert main([*evaluate, "--model", str(moved), "--output", str(tmp_path / "d.json")]) == 2
+    assert "vlm-ppo eval runs in one process" in capsys.readouterr().err and not (tmp_path / "d.json").exists()
+
+
 def test_plot_writes_a_png(trained, tmp_path):
     assert main(["plot", str(trained), "--out", str(tmp_path / "curves.png")]) == 0
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -316,13 +337,22 @@ def test_a_text_only_model_without_text_only_is_refused_in_one_line(tmp_path, ca
     assert "is a text-only language model" in error and "--text-only" in error and "Traceback" not in error
 
 
-def test_accelerate_mixed_precision_is_refused_before_any_model_loads(tmp_path):
+@pytest.mark.parametrize(
+    "setting, value, message",
+    [
+        ("ACCELERATE_MIXED_PRECISION", "bf16", "mixed precision 'bf16'"),
+        ("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", "2", "accumulate gradients over 2 steps"),
+    ],
+)
+def test_accelerate_settings_that_change_the_update_are_refused_before_any_model_loads(tmp_path, setting, value, message):
     """`accelerate launch --mixed_precision bf16` autocasts the update's forward pass only, not the
-    rollout's generate: the ratio would compare two precisions. A fresh process, as a launch is."""
+    rollout's generate: the ratio would compare two precisions. `--gradient_accumulation_steps 2`
+    makes accelerator.backward divide each loss by 2 on top of the update's own mean, which changes
+    the clipped gradient. A fresh process, as a launch is."""
     import subprocess
     import sys
 
-    env = {**os.environ, "ACCELERATE_MIXED_PRECISION": "bf16", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, setting: value, "OMP_NUM_THREADS": "1"}
     run = tmp_path / "run"
     done = subprocess.run(
         [sys.executable, "-m", "vlm_ppo.cli", "train", *SMALL, "--total-env-steps", "8", "--output-dir", str(run)],
@@ -333,5 +363,5 @@ def test_accelerate_mixed_precision_is_refused_before_any_model_loads(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("vlm-ppo: error:")]
-    assert len(lines) == 1 and "mixed precision 'bf16'" in lines[0] and "--dtype" in lines[0]
+    assert len(lines) == 1 and message in lines[0]
     assert not (run / "tiny_model").exists()  # refused before a model was built

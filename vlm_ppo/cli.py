@@ -75,6 +75,13 @@ def _eval(args: argparse.Namespace) -> int:
     from vlm_ppo.tasks import make_task
     from vlm_ppo.trainer import find_checkpoint
 
+    if args.model is None and args.checkpoint is None:
+        raise ValueError("eval needs --model or --checkpoint")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(
+            "vlm-ppo eval runs in one process (every launched process would play the same episodes); run it "
+            "without torchrun or accelerate launch"
+        )
     if args.num_envs < 1:
         raise ValueError(f"--num-envs must be at least 1, got {args.num_envs}")
     checkpoint = None
@@ -226,9 +233,12 @@ def parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("eval", help="evaluate a model or checkpoint on held-out seeds")
-    source = evaluate.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="a Hugging Face model directory")
-    source.add_argument(
+    evaluate.add_argument(
+        "--model",
+        help="a Hugging Face model directory; with --checkpoint, the base model its adapter was trained on, "
+        "where it has moved since",
+    )
+    evaluate.add_argument(
         "--checkpoint", help="a vlm-ppo checkpoint (or run directory, or its checkpoints/: the newest checkpoint)"
     )
     _task_flags(evaluate)
