@@ -72,6 +72,7 @@ def _eval(args: argparse.Namespace) -> int:
     from vlm_ppo.config import ModelConfig, TrainConfig, config_from_dict
     from vlm_ppo.evaluation import evaluate_policy
     from vlm_ppo.model_loading import build_policy, resolve_device
+    from vlm_ppo.run import seed_everything
     from vlm_ppo.tasks import make_task
     from vlm_ppo.trainer import find_checkpoint
 
@@ -112,6 +113,7 @@ def _eval(args: argparse.Namespace) -> int:
         config.chain_of_thought, config.text_only, **(env_kwargs or {})
     ).close()  # a wrong env fails before any model loads
     policy = build_policy(config, resolve_device(config.model.device), checkpoint, trainable=False)
+    seed_everything(args.seed)  # the sampling too: the same command gives the same episodes
     result = evaluate_policy(
         policy,
         task,
@@ -246,7 +248,10 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--task-description", help="for a Gymnasium env id: what the task is")
     evaluate.add_argument("--episodes", type=_positive, default=200)
     evaluate.add_argument(
-        "--seed", type=_non_negative, default=0, help="evaluation seed (episodes use held-out seeds from it)"
+        "--seed",
+        type=_non_negative,
+        default=0,
+        help="evaluation seed (episodes use held-out seeds from it; it seeds the sampling too)",
     )
     evaluate.add_argument("--num-envs", type=int, default=8, help="episodes played in parallel")
     evaluate.add_argument("--temperature", type=float, default=None)
