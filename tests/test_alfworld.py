@@ -136,6 +136,20 @@ def test_text_rendering_is_marked_as_not_a_camera(alfworld):
     assert render_text_frame("put a mug in cabinet", long_text, (120, 160)).shape == (120, 160, 3)
 
 
+def test_cycle_order_plays_game_seed_mod_n_on_a_seeded_reset(alfworld):
+    # Every collector and evaluation resets with a seed; "cycle" restarted at game 0 on each, so
+    # every episode of an evaluation played the first game.
+    env = make(text_only=True, game_order="cycle")
+    games = env.unwrapped.games
+    seeded = []
+    for seed in range(len(games) + 1):
+        env.reset(seed=seed)
+        seeded.append(env.unwrapped.game)
+    assert seeded == [*games, games[0]]
+    env.reset()  # unseeded: the next game in order
+    assert env.unwrapped.game == games[1 % len(games)]
+
+
 # ------------------------------------------------------------------ the expert
 @pytest.mark.parametrize("expert", ["planner", "handcoded"])
 def test_following_the_expert_wins_every_task_type(alfworld, expert):

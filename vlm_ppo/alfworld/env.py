@@ -248,7 +248,8 @@ class AlfWorldEnv(gym.Env):
         ``"handcoded"`` (ALFWorld's ``HandCodedTWAgent``, which watches every step); used by
         :meth:`expert_command`.
     :param game_order: ``"random"`` (a game drawn per episode, as in training) or ``"cycle"``
-        (games in order, for evaluation). ``reset(options={"game": i or path})`` picks one.
+        (games in order, for evaluation: a reset with seed ``s`` plays game ``s mod n``, an unseeded
+        one the next). ``reset(options={"game": i or path})`` picks one.
     """
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 2}
@@ -343,8 +344,8 @@ class AlfWorldEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = options or {}
-        if seed is not None:
-            self._episodes = 0
+        if seed is not None:  # "cycle": a seeded reset plays game seed mod n, so that seeds 0, 1, ... cycle
+            self._episodes = seed % len(self.games)
         self.game = self._pick_game(options.get("game"))
         self.task = task_description(self.game, self.np_random)
         self._expert_random = random.Random(int(self.np_random.integers(2**63)))
