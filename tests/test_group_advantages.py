@@ -141,6 +141,21 @@ def test_the_token_level_loss_with_dual_clip_and_a_kl_penalty():
     assert losses.reference_kl.item() == pytest.approx((0.6 + 0.6) / 2)  # per answer, as PPO reports it
 
 
+@pytest.mark.parametrize(
+    "groups, group_size, env_count, words",
+    [(2, 1, 2, "groups of at least 2 episodes"), (2, 3, 4, "2 groups of 3 need 6 envs, got 4")],
+)
+def test_a_group_collector_refuses_groups_that_cannot_compare(groups, group_size, env_count, words):
+    # Through the Python API a group of one gave every answer a zero advantage, silently.
+    from vlm_ppo.rollout import GroupCollector, SeededEnvs
+    from vlm_ppo.tasks import make_task
+
+    task = make_task("gym_cards/NumberLine-v0")
+    envs = SeededEnvs(lambda: task.make_agent_env(True, True), env_count)
+    with pytest.raises(ValueError, match=words):
+        GroupCollector(task, envs, groups, group_size, 0, 0, "grpo", True, 1.0, 0.9, lambda steps: None)
+
+
 class TokenTable(torch.nn.Module):
     """One learnable logit per token of a 4-token vocabulary, the same at every position."""
 

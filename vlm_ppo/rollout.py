@@ -288,6 +288,10 @@ class GroupCollector:
     ) -> None:
         if algo not in GROUP_ALGORITHMS:
             raise ValueError(f"algo must be one of {GROUP_ALGORITHMS}, got {algo!r}")
+        if group_size < 2 or groups < 1:
+            raise ValueError(f"a group method needs groups of at least 2 episodes, got {groups} group(s) of {group_size}")
+        if len(envs) != groups * group_size:
+            raise ValueError(f"{groups} groups of {group_size} need {groups * group_size} envs, got {len(envs)}")
         self.task, self.envs, self.groups, self.group_size = task, envs, groups, group_size
         self.seed, self.rank, self.algo = seed, rank, algo
         self.scale_std, self.step_coef, self.gamma = scale_std, step_coef, gamma
