@@ -343,6 +343,27 @@ def test_normalize_advantages_leaves_returns_and_a_single_sample_alone():
     np.testing.assert_array_equal(single.advantages, advantage)
 
 
+def test_rollout_normalisation_over_several_processes_uses_all_their_advantages():
+    """Two processes, rollouts [1, 2] and [3, 4]: each is normalised by the mean and std of all
+    four numbers (2.5, unbiased std 1.290994), as one process with all four envs would; alone,
+    each would become [-0.707107, 0.707107]."""
+
+    class TwoProcesses:
+        """Process 0 of two; the other holds the advantages [3, 4]."""
+
+        num_processes, device = 2, torch.device("cpu")
+
+        def reduce(self, tensor, reduction):
+            assert reduction == "sum"
+            other = torch.tensor([2.0, 7.0, 25.0], dtype=tensor.dtype)  # count, sum, sum of squares of [3, 4]
+            return tensor + other
+
+    buffer = random_rollout(1, 2)
+    buffer.advantages = np.array([[1.0, 2.0]], dtype=np.float32)
+    normalize_advantages(buffer, TwoProcesses())
+    np.testing.assert_allclose(buffer.advantages, [[-1.161895, -0.387298]], atol=1e-6)
+
+
 def test_metrics_report_the_explained_variance_of_the_rollout():
     buffer = VLMRolloutBuffer(1, 2, ANSWER_LENGTH, None, gamma=0.9, gae_lambda=0.95)
     buffer.add(

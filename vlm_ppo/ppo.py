@@ -16,7 +16,8 @@ head, in the same order as CleanRL's ``ppo.py``:
 
 Advantages are normalised per minibatch (CleanRL/SB3), except when a minibatch holds one sample,
 the paper's setting (minibatch 1 with gradient accumulation): then they are normalised once over
-the whole rollout, as RL4VLM's code does, since normalising a single number makes it zero.
+the whole rollout, as RL4VLM's code does, since normalising a single number makes it zero. With
+several processes the rollout is every process's together; a minibatch is one process's own.
 """
 
 from __future__ import annotations
@@ -338,20 +339,28 @@ def mean_answer_weight(buffer: VLMRolloutBuffer, thought_coef: float, accelerato
     return float(totals[0] / totals[1])
 
 
-def normalize_advantages(buffer: RolloutBuffer) -> None:
+def normalize_advantages(buffer: RolloutBuffer, accelerator: Accelerator | None = None) -> None:
     """Normalise the buffer's advantages in place over the whole rollout (mean 0, std 1).
 
     For minibatches of one sample. The std is the unbiased one (``ddof=1``), like ``torch.std`` in
     per-minibatch normalisation, so a minibatch holding the whole rollout gets the same numbers.
-    Returns are untouched (they were computed from the raw advantages). A rollout of one sample is
-    left as is.
+    With several processes the mean and std are those of every process's rollout together, as one
+    process with all their envs would compute them. Returns are untouched (they were computed from
+    the raw advantages). A rollout of one sample is left as is.
 
     :param buffer: a buffer after ``compute_returns_and_advantage``.
+    :param accelerator: its processes share the statistics; None: this rollout alone.
     """
-    advantages = buffer.advantages
-    if advantages.size < 2:
+    advantages = buffer.advantages.astype(np.float64)
+    sums = torch.tensor([advantages.size, advantages.sum(), (advantages**2).sum()], dtype=torch.float64)
+    if accelerator is not None and accelerator.num_processes > 1:
+        sums = accelerator.reduce(sums.to(accelerator.device), "sum").cpu()
+    count, total, squares = (float(x) for x in sums)
+    if count < 2:
         return
-    buffer.advantages = ((advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-8)).astype(np.float32)
+    mean = total / count
+    std = math.sqrt(max(squares - count * mean**2, 0.0) / (count - 1))
+    buffer.advantages = ((advantages - mean) / (std + 1e-8)).astype(np.float32)
 
 
 def ppo_update(
@@ -414,7 +423,7 @@ def ppo_update(
     normalize_advantage = normalize_advantage and critic  # group advantages are normalised within their groups
     normalize_per_minibatch = normalize_advantage and minibatch_size > 1
     if normalize_advantage and not normalize_per_minibatch:
-        normalize_advantages(buffer)
+        normalize_advantages(buffer, accelerator)
     learning_rate = optimizer.param_groups[0]["lr"]
     n_minibatches = math.ceil(buffer.buffer_size * buffer.n_envs / minibatch_size)
 
