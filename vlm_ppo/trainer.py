@@ -326,7 +326,8 @@ class Trainer:
                     "env_steps": self.env_steps,
                     **stats,
                     "charts/update_env_steps": update_steps,
-                    "charts/groups_all_equal": self.collector.groups_all_equal,
+                    # every process plays as many groups: the mean of their shares is the share of all
+                    "charts/groups_all_equal": float(np.mean(self._gather([self.collector.groups_all_equal]))),
                     **losses,
                     "time/rollout_seconds": rolled - started,
                     "time/update_seconds": finished - rolled,
