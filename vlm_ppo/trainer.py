@@ -148,7 +148,9 @@ class Trainer:
             config.model.path = ensure_model(config.model.path, self.run_dir, config.text_only, lambda _: None)
         if self.is_main and checkpoint is None:
             config.to_yaml(self.run_dir / "config.yaml")
-        seed_everything(config.seed + 1000 * rank)
+        # Process 0 keeps the run's seed; the others draw theirs from it (seed + 1000·rank made
+        # process 1 of seed 0 sample as process 0 of seed 1000).
+        seed_everything(config.seed if rank == 0 else int(np.random.SeedSequence([config.seed, rank]).generate_state(1)[0]))
 
         device = self.accelerator.device
         self.policy = build_policy(config, device, checkpoint, trainable=True)
