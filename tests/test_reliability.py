@@ -445,6 +445,24 @@ def test_a_checkpoint_outside_a_run_or_with_a_broken_rng_state_is_refused_and_ch
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # config.yaml and metrics too
 
 
+def test_tensorboard_hides_what_an_interrupted_run_logged_after_its_checkpoint(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vlm_ppo.run import MetricsLog
+
+    columns = ("update", "env_steps", "charts/x")
+    first = MetricsLog(tmp_path / "m.csv", columns, tensorboard=tmp_path / "tb", x_axis="env_steps")
+    for update in (1, 2, 3):  # checkpoint after update 2, then killed after logging update 3
+        first.write({"update": update, "env_steps": 8 * update, "charts/x": float(update)})
+    first.close()
+    resumed = MetricsLog(tmp_path / "m.csv", columns, resume_after=2, tensorboard=tmp_path / "tb", x_axis="env_steps")
+    resumed.write({"update": 3, "env_steps": 24, "charts/x": 30.0})
+    resumed.close()
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("charts/x")] == [(8, 1.0), (16, 2.0), (24, 30.0)]
+
+
 def test_an_empty_metrics_file_does_not_stop_a_resume(straight, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(straight, run)

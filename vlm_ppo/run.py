@@ -152,7 +152,13 @@ class MetricsLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.writer = SummaryWriter(str(tensorboard))
+                # A resumed run rewrites the steps after its checkpoint: TensorBoard hides what the
+                # interrupted run logged from the first of them on, as the CSV drops those rows.
+                purge = None
+                if resume_after is not None:
+                    logged = [_number(row.get(self.x_axis)) for row in kept]
+                    purge = int(max((x for x in logged if math.isfinite(x)), default=0)) + 1
+                self.writer = SummaryWriter(str(tensorboard), purge_step=purge)
             except ImportError:
                 self.writer = None
         if wandb_config is not None:
