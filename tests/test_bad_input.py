@@ -146,6 +146,12 @@ CASES = [
         "already exists",
     ),
     (
+        "sft-data whose seeds reach the held-out ones",
+        {},
+        ["sft-data", "--task", "gym_cards/NumberLine-v0", "--episodes", "10", "--seed", "999999995", "--out", "{dir}/d"],
+        "demonstration seeds 999999995..1000000004 would reach the held-out evaluation seeds",
+    ),
+    (
         "sft-data of a task without an expert",
         {},
         [

@@ -396,3 +396,11 @@ def test_loading_a_truncated_records_file_is_refused(copy):
     (copy / "records.jsonl").write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(ValueError, match=f"has {len(lines) - 1} records but dataset.json says {len(lines)}"):
         load_sft_records(copy)
+
+
+def test_the_held_out_seed_boundary_is_evaluations():
+    from vlm_ppo.evaluation import EVAL_SEED_OFFSET
+    from vlm_ppo.rollout import TRAIN_SEED_LIMIT
+    from vlm_ppo.sft_data import HELD_OUT_SEEDS
+
+    assert HELD_OUT_SEEDS == EVAL_SEED_OFFSET == TRAIN_SEED_LIMIT

@@ -54,6 +54,10 @@ RECORDS_FILE = "records.jsonl"
 LLAVA_FILE = "llava.json"
 IMAGE_DIR = "images"
 IMAGE_TOKEN = "<image>\n"
+# Evaluation resets its episodes with seeds from here on (vlm_ppo.evaluation.EVAL_SEED_OFFSET,
+# which imports torch; a test checks the two agree).
+HELD_OUT_SEEDS = 10**9
+
 # Mixed into the seed of the mistake generator: the env seeds its generator with the bare seed,
 # and the same seed would give the same stream, tying the mistakes to the deals.
 NOISE_STREAM = 0x5F7DA7A
@@ -150,6 +154,11 @@ def _check_arguments(episodes: int, seed: int, noise: float, env_kwargs: dict, o
         raise ValueError(f"episodes must be an int >= 1, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    if seed + episodes > HELD_OUT_SEEDS:
+        raise ValueError(
+            f"demonstration seeds {seed}..{seed + episodes - 1} would reach the held-out evaluation seeds (from "
+            f"{HELD_OUT_SEEDS:_}); choose a seed of at most {HELD_OUT_SEEDS - episodes:_}"
+        )
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise must be a probability between 0 and 1, got {noise!r}")
     try:
