@@ -103,3 +103,111 @@ def has_solution(
 ) -> bool:
     """Whether any formula reaches ``target``; cached, since deals repeat the same multisets."""
     return _has_solution(tuple(sorted(int(n) for n in numbers)), int(target), tuple(operators), bool(parentheses))
+
+
+@functools.lru_cache(maxsize=4096)
+def _solution_trees(sorted_numbers: tuple[int, ...], target: int, operators: tuple[str, ...]) -> tuple:
+    """Every expression tree (``(op, left, right)`` or a number) over the numbers that equals the
+    target, each operand order included."""
+    items = [(Fraction(n), int(n)) for n in sorted_numbers]
+    return tuple(dict.fromkeys(_search(items, Fraction(target), operators, all_orders=True)))
+
+
+def _consume(tokens: list[str], prefix: tuple[str, ...], position: int) -> int | None:
+    """Where ``prefix`` stands after ``tokens`` are written from ``position`` (past its end every
+    token is free), or ``None`` where a token differs from the prefix's."""
+    for token in tokens:
+        if position < len(prefix):
+            if prefix[position] != token:
+                return None
+            position += 1
+    return position
+
+
+def _writings(expr, parent_op: str | None, is_right: bool, prefix: tuple[str, ...], position: int) -> Iterator:
+    """Each way to write ``expr`` that agrees with ``prefix`` from ``position`` on, as (tokens,
+    position after): the brackets precedence requires, plus redundant ones only where the prefix
+    opens them (past the prefix, none)."""
+    needs = int(
+        not isinstance(expr, int)
+        and parent_op is not None
+        and (
+            _PRECEDENCE[expr[0]] < _PRECEDENCE[parent_op]
+            or (is_right and _PRECEDENCE[expr[0]] == _PRECEDENCE[parent_op] and parent_op in "-/")
+        )
+    )
+    shown = 0  # the prefix's run of "(" here
+    while position + shown < len(prefix) and prefix[position + shown] == "(":
+        shown += 1
+    for extra in reversed(range(max(shown - needs, 0) + 1)):  # the widest bracket first
+        opened = needs + extra
+        start = _consume(["("] * opened, prefix, position)
+        if start is None:
+            continue
+        for inner, after in _core(expr, prefix, start):
+            end = _consume([")"] * opened, prefix, after)
+            if end is not None:
+                yield ["("] * opened + inner + [")"] * opened, end
+
+
+def _core(expr, prefix: tuple[str, ...], position: int) -> Iterator:
+    if isinstance(expr, int):
+        after = _consume([str(expr)], prefix, position)
+        if after is not None:
+            yield [str(expr)], after
+        return
+    op, left, right = expr
+    for left_tokens, after_left in _writings(left, op, False, prefix, position):
+        after_op = _consume([op], prefix, after_left)
+        if after_op is None:
+            continue
+        for right_tokens, after_right in _writings(right, op, True, prefix, after_op):
+            yield [*left_tokens, op, *right_tokens], after_right
+
+
+@functools.lru_cache(maxsize=65536)
+def _completion(
+    sorted_numbers: tuple[int, ...], prefix: tuple[str, ...], target: int, operators: tuple[str, ...], max_length: int
+) -> tuple[str, ...] | None:
+    best: tuple[str, ...] | None = None
+    for tree in _solution_trees(sorted_numbers, target, operators):
+        for tokens, position in _writings(tree, None, False, prefix, 0):
+            if position == len(prefix) and len(prefix) <= len(tokens) <= max_length:
+                if best is None or _plainness(tokens) < _plainness(best):
+                    best = tuple(tokens)
+                break  # one writing per tree
+    if best is not None and evaluate(best) != target:  # the env's own evaluator has the last word
+        raise AssertionError(f"completion and evaluator disagree on {' '.join(best)}")
+    return best
+
+
+def _plainness(tokens) -> tuple[int, int]:
+    """Shorter first, then fewer numbers in brackets of their own (``( 2 )``)."""
+    lone = sum(tokens[i] == "(" and tokens[i + 2] == ")" for i in range(len(tokens) - 2))
+    return len(tokens), lone
+
+
+def complete(
+    numbers: Sequence[int],
+    prefix: Sequence[str],
+    target: int = 24,
+    operators: Sequence[str] = OPERATORS,
+    parentheses: bool = True,
+    max_length: int | None = None,
+) -> list[str] | None:
+    """A formula that starts with ``prefix``, uses each number once and equals ``target``, or
+    ``None`` when no formula does. Unlike :func:`solutions`, which writes only the brackets
+    precedence requires, the prefix may hold redundant ones (``( 6 + 6 ) + 6 + 6``); what follows
+    it adds none.
+
+    :param prefix: the tokens written so far (numbers as digit strings, ``+ - * / ( )``).
+    :param max_length: the longest formula allowed (the env's ``max_formula_length``); None: any.
+    """
+    prefix = tuple(map(str, prefix))
+    if not parentheses and "(" in prefix:
+        return None
+    limit = len(prefix) + 4 * len(numbers) + 8 if max_length is None else max_length
+    found = _completion(tuple(sorted(int(n) for n in numbers)), prefix, int(target), tuple(operators), limit)
+    if found is None or (not parentheses and "(" in found):
+        return None
+    return list(found)

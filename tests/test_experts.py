@@ -92,6 +92,22 @@ def test_expert_continues_from_any_valid_start():
         assert press(env, "=")[1] == 10.0
 
 
+@pytest.mark.parametrize("deal, start", [(("6H", "6S", "6D", "6C"), "("), (("10H", "2S", "4D", "AC"), "( 10 * 2 )")])
+def test_expert_plays_on_through_redundant_brackets_and_wins(deal, start):
+    # It said "the formula ( can no longer reach 24" and pressed = (-1): the solver's formulas hold
+    # only the brackets precedence requires, and no such formula starts with these.
+    env = with_deal(gym.make("gym_cards/Points24-v0"), cards(*deal))
+    env.reset(seed=0)
+    for word in start.split():
+        press(env, word)
+    expert = FormulaExpert()
+    while not env.unwrapped.is_solved():
+        advice = expert.advise(env)
+        assert advice.word != "=", advice.reason
+        press(env, advice.word)
+    assert press(env, "=")[1] == 10.0
+
+
 def test_expert_gives_up_with_a_reason_when_no_solution_remains():
     env = with_deal(gym.make("gym_cards/Points24-v0"), cards("AH", "AS", "AD", "AC"))
     env.reset(seed=0)

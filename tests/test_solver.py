@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gym_cards.formula import OPERATORS, evaluate, numbers_in
-from gym_cards.solver import has_solution, solutions, solve
+from gym_cards.solver import complete, has_solution, solutions, solve
 
 
 def toks(text: str) -> list[str]:
@@ -283,3 +283,62 @@ def test_unknown_operators_raise_value_error(operators):
         solve([1, 2, 3, 4], operators=operators)
     with pytest.raises(ValueError):
         has_solution([1, 2, 3, 4], operators=operators)
+
+
+# --------------------------------------------------------------------------------------------
+# Completing a formula already started, redundant brackets included
+# --------------------------------------------------------------------------------------------
+
+
+def formulas_up_to(numbers: list[int], max_length: int, tokens=("+", "-", "*", "/")):
+    """Every grammatical token sequence of at most ``max_length`` tokens that uses each number
+    exactly once (any brackets, redundant ones too): an independent brute force."""
+    found = []
+
+    def extend(sequence, expect_operand, depth, unused):
+        if not expect_operand and depth == 0 and not unused:
+            found.append(tuple(sequence))
+        room = max_length - len(sequence)
+        if room <= 0:
+            return
+        if expect_operand:
+            if room >= 2 * len(unused) + depth + 1:  # after "(": the numbers, their operators, every ")"
+                extend([*sequence, "("], True, depth + 1, unused)
+            for number in sorted(set(unused)):
+                rest = list(unused)
+                rest.remove(number)
+                extend([*sequence, str(number)], False, depth, tuple(rest))
+        else:
+            if unused:
+                for op in tokens:
+                    extend([*sequence, op], True, depth, unused)
+            if depth:
+                extend([*sequence, ")"], False, depth - 1, unused)
+
+    extend([], True, 0, tuple(numbers))
+    return found
+
+
+@pytest.mark.parametrize("numbers, target, max_length", [([4, 6], 24, 7), ([2, 3, 4], 24, 9), ([1, 5, 5], 24, 9)])
+def test_a_prefix_is_completed_exactly_when_some_formula_within_the_length_starts_with_it(numbers, target, max_length):
+    winners = [f for f in formulas_up_to(numbers, max_length) if evaluate(list(f)) == target]
+    assert winners  # the instances are solvable
+    prefixes = {f[:k] for f in formulas_up_to(numbers, max_length) for k in range(len(f) + 1)}
+    completable = {w[:k] for w in winners for k in range(len(w) + 1)}
+    for prefix in prefixes:
+        found = complete(numbers, list(prefix), target, max_length=max_length)
+        assert (found is not None) == (prefix in completable), prefix
+        if found is not None:
+            assert tuple(found[: len(prefix)]) == prefix and len(found) <= max_length
+            assert evaluate(found) == target and sorted(numbers_in(found)) == sorted(numbers)
+
+
+def test_redundant_brackets_on_the_table_still_lead_to_24():
+    # the solver writes only the brackets precedence requires; none of these prefixes is on its list
+    for numbers, prefix in [([6, 6, 6, 6], "("), ([10, 2, 4, 1], "( 10 * 2 )"), ([2, 3, 4, 1], "1 * ( ( (")]:
+        assert not any(tuple(s[: len(toks(prefix))]) == tuple(toks(prefix)) for s in solutions(numbers, all_orders=True))
+        found = complete(numbers, toks(prefix))
+        assert found[: len(toks(prefix))] == toks(prefix) and evaluate(found) == 24
+    assert complete([6, 6, 6, 6], toks("( ( ( ( ( ( ("), max_length=20) is None  # 7 pairs + 4 cards + 3 ops > 20
+    assert complete([3, 3, 8, 8], toks("3 + 3")) is None and complete([1, 1, 1, 1], []) is None
+    assert complete([4, 6], toks("( 4 * 6 )"), parentheses=False) is None

@@ -254,6 +254,22 @@ def test_structured_facts_make_the_mistakes_without_reading_english():
         assert mistake.reason == expert.explain(mistake.facts, mistake.word)
 
 
+def test_a_formula_mistake_is_a_token_after_which_no_solution_follows():
+    # "(" opens a redundant bracket around a whole solution, so it is never a mistake at the start
+    # of a solvable deal; it was drawn as one, and the demonstration then taught "( can no longer reach 24".
+    from conftest import cards, with_deal
+
+    from gym_cards.experts import FormulaExpert
+
+    task = make_task("gym_cards/Points24-v0")
+    env = with_deal(task.make_env(), cards("6H", "6S", "6D", "6C"))
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    drawn = {task.mistake(env, task.expert(env), rng).word for _ in range(200)}
+    assert "(" not in drawn and drawn
+    assert all(FormulaExpert().completion(env, [word]) is None for word in drawn)
+
+
 @pytest.mark.parametrize("name", ["gym_cards/EZPoints-v0", "gym_cards/Points24-v0"])
 def test_formula_games_state_the_formula_in_the_image_prompt_and_once_in_text(name):
     """As the paper's prompt does, the image agent is told the formula built so far (its own

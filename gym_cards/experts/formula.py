@@ -10,7 +10,7 @@ import gymnasium as gym
 
 from gym_cards.experts.base import Advice
 from gym_cards.formula import OPERATORS
-from gym_cards.solver import solutions, solve
+from gym_cards.solver import complete, solutions, solve
 
 
 @functools.lru_cache(maxsize=4096)
@@ -30,8 +30,9 @@ class FormulaExpert:
     """Plays a formula that uses every card once and reaches the target, or ends a hopeless one.
 
     It continues from whatever formula is on the table when some solution extends it (in any
-    operand order the solver writes); when none does (no solution for the deal, a ``?`` from a
-    wrong number, or a prefix no solution starts with) it presses ``=`` to end the episode.
+    operand order, with any redundant brackets the table already holds, within the env's formula
+    length); when none does (no solution for the deal, a ``?`` from a wrong number, or a prefix no
+    solution starts with) it presses ``=`` to end the episode.
 
     Facts: ``cards`` (the card labels read), ``numbers`` (what they count as), ``formula`` (the
     tokens on the table), ``target``, ``plan`` (the solution being played, tokens without ``=``,
@@ -49,8 +50,18 @@ class FormulaExpert:
         self.canonical = canonical
 
     def solutions(self, env: gym.Env) -> list[list[str]]:
-        """Every solution of the current deal in this env's vocabulary (tokens, without ``=``)."""
+        """Every solution of the current deal in this env's vocabulary (tokens, without ``=``),
+        each operand order, written with the brackets precedence requires and no others."""
         return [list(tokens) for tokens in _all_solutions(*self._problem(env.unwrapped))]
+
+    def completion(self, env: gym.Env, formula: list[str] | None = None) -> list[str] | None:
+        """A solution that starts with ``formula`` (default: the one on the table), redundant
+        brackets in it included, within the env's formula length; None when it cannot reach the
+        target any more."""
+        game = env.unwrapped
+        numbers, target, operators, parentheses = self._problem(game)
+        formula = list(game.formula) if formula is None else formula
+        return complete(numbers, formula, target, operators, parentheses, game.max_formula_length)
 
     def plan(self, env: gym.Env) -> list[str] | None:
         """The solution the expert plays from an empty formula, or ``None`` if there is none."""
@@ -79,6 +90,9 @@ class FormulaExpert:
             following = next(
                 (tokens for tokens in candidates if tokens[: len(formula)] == formula and len(tokens) > len(formula)), None
             )
+            if following is None:  # a formula no solution starts with may still hold redundant brackets
+                completion = self.completion(env)
+                following = tuple(completion) if completion is not None and len(completion) > len(formula) else None
             if following is None:
                 facts["case"] = "dead_end"
             else:

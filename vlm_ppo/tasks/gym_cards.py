@@ -103,8 +103,8 @@ class FormulaTask(CardGameTask):
         return {"cards": list(advice.facts["cards"]), "current formula": " ".join(advice.facts["formula"])}
 
     def mistake(self, env: gym.Env, advice: Advice, rng: np.random.Generator) -> Advice:
-        """A token that is the next token of no solution the expert knows (so it leaves every
-        solution; the expert then ends the episode with ``=``). It is never ``=`` and never the
+        """A token after which no solution can follow (redundant brackets count as a way on, so
+        ``(`` is rarely a mistake; the expert then ends the episode with ``=``). It is never ``=`` and never the
         expert's token, drawn uniformly from the tokens that keep the formula well formed using
         only cards still on the table (a card number not used yet or ``(`` where an operand
         comes, an operator or a closing ``)`` where an operator comes); when no such token is
@@ -115,7 +115,8 @@ class FormulaTask(CardGameTask):
         game = env.unwrapped
         formula, words, n = list(game.formula), tuple(game.action_words), len(game.formula)
         unused = Counter(game.numbers) - Counter(numbers_in(formula))
-        on_solution = {tokens[n] for tokens in FormulaExpert().solutions(env) if len(tokens) > n and tokens[:n] == formula}
+        expert = FormulaExpert()
+        on_solution = {word for word in words if word != "=" and expert.completion(env, [*formula, word]) is not None}
         wrong = [word for word in words if word not in on_solution and word not in ("=", advice.word)]
         well_formed = _well_formed_next(formula, unused, words)
         choices = [word for word in wrong if word in well_formed] or [
