@@ -1,4 +1,4 @@
-"""EZPoints and Points24 rules: valid and invalid picks, scoring, truncation, deals."""
+"""EZPoints and Points24 rules: valid and invalid picks, scoring, the length limit, deals."""
 
 import itertools
 from collections import Counter
@@ -65,13 +65,13 @@ def test_ez_points_number_not_on_table_or_used_up_is_penalised_and_visible():
     assert press(env, "=")[1] == -1.0  # the placeholder spoils the formula
 
 
-def test_ez_points_formula_longer_than_five_truncates():
+def test_ez_points_formula_longer_than_five_terminates():
     env = with_deal(EZPointsEnv(), cards("6H", "2S"))
     env.reset(seed=0)
     steps = play(env, ["+", "+", "*", "+", "*"])
     assert all(step[1:4] == (0.0, False, False) for step in steps)
     _, reward, terminated, truncated, info = press(env, "+")
-    assert (reward, terminated, truncated, len(info["Formula"])) == (-1.0, False, True, 6)
+    assert (reward, terminated, truncated, len(info["Formula"])) == (-1.0, True, False, 6)  # a rule, not a time limit
 
 
 def test_ez_points_deal_distribution_matches_the_paper():
@@ -152,13 +152,13 @@ def test_points24_uses_target_points():
     assert press(env, "=")[1] == 10.0
 
 
-def test_points24_formula_longer_than_twenty_truncates():
+def test_points24_formula_longer_than_twenty_terminates():
     env = with_deal(Points24Env(), cards("4H", "6S", "1D", "1C"))
     env.reset(seed=0)
     steps = play(env, ["("] * 20)
     assert not any(s[3] for s in steps)
     _, reward, terminated, truncated, _ = press(env, "(")
-    assert (reward, terminated, truncated) == (-1.0, False, True)
+    assert (reward, terminated, truncated) == (-1.0, True, False)
 
 
 def test_points24_deals_are_uniform_over_ranks_and_suits():

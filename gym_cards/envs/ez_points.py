@@ -35,8 +35,9 @@ class EZPointsEnv(FormulaCardGameEnv):
     * -1 when the formula grows longer than 5 tokens.
 
     ## Episode End
-    Terminated by ``=``. Truncated when the formula grows longer than 5 tokens (and by the
-    registered 300-step limit).
+    Terminated by ``=``, or with -1 when the formula grows longer than 5 tokens (a rule of the
+    game; RL4VLM reported it as truncated). Truncated by the
+    registered 300-step limit.
 
     ## Information
     ``{"Cards": ["QH", "2S"], "Numbers": [10, 2], "Formula": ["10", "+"]}``, fresh at every step.

@@ -27,7 +27,7 @@ class FormulaCardGameEnv(ImageGameEnv):
     :param numbers: the numbers an agent may pick (action ``i`` picks ``numbers[i]``).
     :param symbols: the operator and parenthesis actions that follow the numbers; ``"="`` is last.
     :param target: the value the formula must reach.
-    :param max_formula_length: a formula longer than this ends the episode (truncated, -1).
+    :param max_formula_length: a formula longer than this ends the episode (terminated, -1).
     :param face_cards_as_10: whether J/Q/K count 10 (else 11/12/13).
     """
 
@@ -86,7 +86,9 @@ class FormulaCardGameEnv(ImageGameEnv):
         else:
             self.formula.append(word)
         if not terminated and len(self.formula) > self.max_formula_length:
-            truncated, reward = True, MISTAKE_REWARD
+            # A rule of the game, visible in the formula: the episode terminates (RL4VLM's env
+            # reported it as truncated, which a learner takes for a time limit and bootstraps past).
+            terminated, reward = True, MISTAKE_REWARD
         self._render_human()
         return self._frame(), reward, terminated, truncated, self._info()
 

@@ -41,8 +41,9 @@ class Points24Env(FormulaCardGameEnv):
     * -1 when the formula grows longer than 20 tokens.
 
     ## Episode End
-    Terminated by ``=``. Truncated when the formula grows longer than 20 tokens (and by the
-    registered 300-step limit).
+    Terminated by ``=``, or with -1 when the formula grows longer than 20 tokens (a rule of the
+    game; RL4VLM reported it as truncated). Truncated by the
+    registered 300-step limit.
 
     ## Information
     ``{"Cards": [...], "Numbers": [...], "Formula": [...]}``, fresh at every step.
