@@ -135,3 +135,16 @@ def test_text_envs_in_a_vector_env(env_id):
     assert all(isinstance(o, str) for o in obs)
     obs, _, _, _, infos = envs.step(('{"action": "="}', "junk"))
     assert list(infos["action_parsed"]) == [env_id.endswith(("Points-v0", "Points24-v0")), False]
+
+
+def test_text_observations_cross_an_async_vector_env_without_shared_memory():
+    from gymnasium.vector import AsyncVectorEnv
+
+    make = [lambda: gym_cards.make_text_env("gym_cards/NumberLine-v0")] * 2
+    envs = AsyncVectorEnv(make, shared_memory=False)
+    try:
+        observations, _ = envs.reset(seed=0)
+    finally:
+        envs.close()
+    single = gym_cards.make_text_env("gym_cards/NumberLine-v0")
+    assert list(observations) == [single.reset(seed=0)[0], single.reset(seed=1)[0]]

@@ -34,6 +34,9 @@ class TextObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
 
         env = TextObservation(gym.make("gym_cards/NumberLine-v0"))
         obs, info = env.reset(seed=0)   # "Number line from 0 to 5. Target: 5. Current: 3."
+
+    In an ``AsyncVectorEnv`` pass ``shared_memory=False``: Gymnasium's shared memory does not
+    carry ``Text`` observations (every text arrives as a string of ``0``).
     """
 
     def __init__(self, env: gym.Env) -> None:
