@@ -128,8 +128,12 @@ def reference_kl(
     """Per-answer penalty for moving away from a reference model: ``½ Σ_t (log p_θ(t) - log p_ref(t))²``
     over the answer tokens (Schulman's k2 estimate of KL(π_θ ‖ π_ref)).
 
-    Why k2: on answers the policy sampled itself, its gradient is exactly that of KL(π_θ ‖ π_ref)
-    (``E[(log p_θ - log p_ref) ∇ log p_θ]``), and it grows only linearly with the gap. k3
+    Why k2: on answers the policy sampled itself, its gradient at each token is an unbiased
+    estimate of the gradient of that position's KL(p_θ(·|prefix) ‖ p_ref(·|prefix))
+    (``E[(log p_θ - log p_ref) ∇ log p_θ]``), the prefixes held fixed (the whole answer's KL would
+    also charge each token for its effect on later positions); after an update's first optimizer
+    step the answers are slightly off-policy, with no importance weight. It grows only linearly
+    with the gap. k3
     (``exp(-d) + d - 1``, GRPO's) has the gradient of the *forward* KL instead, which divides by
     p_θ: a token the update has made unlikely gets a gradient of ``p_ref / p_θ`` (pre-clip gradient
     norms of 1e4-1e5 in NumberLine runs, against 5-50 without it).
