@@ -396,11 +396,12 @@ def run_game(
         ppo = timed(root / f"stage_{algo}_{tag}.json", lambda config=config: stages.train_from_scratch(config), run_inputs)
         ppo_eval = timed(
             root / f"stage_{algo}_eval_{tag}.json",
-            lambda run_dir=run_dir: evaluate(None, run_dir, game, chain_of_thought, seed),
+            lambda run_dir=run_dir, steps=config.total_env_steps: evaluate(
+                None, stages.stage_checkpoint(run_dir, steps), game, chain_of_thought, seed
+            ),
             {"run": run_inputs, **eval_settings},
         )
-        with open(run_dir / "metrics.csv") as handle:
-            metrics = list(csv.DictReader(handle))
+        metrics = stages.trained_rows(run_dir, config.total_env_steps)
         rows.append(
             {
                 "game": name,
@@ -504,8 +505,7 @@ def plot(rows: list[dict], path: Path) -> Path:
     figure, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
     for axis, game in zip(axes[0], games):
         for row in (r for r in rows if r["game"] == game):
-            with open(Path(row["ppo_run"]) / "metrics.csv") as handle:
-                metrics = list(csv.DictReader(handle))
+            metrics = stages.trained_rows(Path(row["ppo_run"]), row["ppo_env_steps"])
             steps = [int(m["env_steps"]) for m in metrics]
             label = row["prompt"] if row["thought_coef"] is None else f"{row['prompt']}, λ={row['thought_coef']:g}"
             label = f"{row.get('algo', 'ppo').upper()}: {label}"

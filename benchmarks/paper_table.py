@@ -35,6 +35,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import stages  # noqa: E402
 from learning_curve import Game, run_game  # noqa: E402
 from stages import timed, wilson  # noqa: E402
 
@@ -162,8 +163,9 @@ SMOKE = {
 
 
 # ---------------------------------------------------------------------------------- plain play
-def play(task_name: str, policy: str, episodes: int, env_kwargs: dict) -> dict:
-    """``random`` (uniform actions) or ``expert`` play of ``episodes`` held-out episodes."""
+def play(task_name: str, policy: str, episodes: int, env_kwargs: dict, seed: int = 0) -> dict:
+    """``random`` (uniform actions) or ``expert`` play of ``episodes`` held-out episodes, the
+    same deals as the VLM rows' (seeds from ``EVAL_SEED_OFFSET + seed``)."""
     import numpy as np
 
     from vlm_ppo.evaluation import EVAL_SEED_OFFSET
@@ -174,7 +176,7 @@ def play(task_name: str, policy: str, episodes: int, env_kwargs: dict) -> dict:
     rng = np.random.default_rng(0)
     successes = []
     for episode in range(episodes):
-        env.reset(seed=EVAL_SEED_OFFSET + episode)
+        env.reset(seed=EVAL_SEED_OFFSET + seed + episode)
         done, total, info = False, 0.0, {}
         while not done:
             if policy == "expert":
@@ -218,7 +220,7 @@ def cnn_rl(entry: Entry, root: Path, seed: int) -> dict:
     env = gym.make(game.env_id, **env_kwargs)
     successes = []
     for episode in range(EVAL_EPISODES if game.eval_episodes >= EVAL_EPISODES else game.eval_episodes):
-        observation, _ = env.reset(seed=EVAL_SEED_OFFSET + episode)
+        observation, _ = env.reset(seed=EVAL_SEED_OFFSET + seed + episode)
         done, total, info = False, 0.0, {}
         while not done:
             action, _ = model.predict(observation, deterministic=True)
@@ -232,7 +234,7 @@ def cnn_rl(entry: Entry, root: Path, seed: int) -> dict:
         "success_low": low,
         "success_high": high,
         "episodes": len(successes),
-        "env_steps": entry.cnn_steps,
+        "env_steps": int(model.num_timesteps),  # SB3 runs whole rollouts: 100,000 asked is 100,352
     }
 
 
@@ -252,8 +254,14 @@ def run_entry(name: str, entry: Entry, out: Path, rows: tuple[str, ...], seed: i
         if policy in rows:
             result[policy] = timed(
                 root / f"play_{policy}.json",
-                lambda p=policy: play(game.env_id, p, episodes, game.env_kwargs),
-                {"env_id": game.env_id, "episodes": episodes, "env_kwargs": game.env_kwargs},
+                lambda p=policy: play(game.env_id, p, episodes, game.env_kwargs, seed),
+                # seed 0's key as before --seed moved these deals too, so that its results stay valid
+                {
+                    "env_id": game.env_id,
+                    "episodes": episodes,
+                    "env_kwargs": game.env_kwargs,
+                    **({"seed": seed} if seed else {}),
+                },
             )
     # "rl": the table's RL columns; an algorithm named in rows runs too (GRPO or RLOO beside them
     # for the group-RL comparison, from the same SFT model).
@@ -268,7 +276,7 @@ def run_entry(name: str, entry: Entry, out: Path, rows: tuple[str, ...], seed: i
         for run in runs:
             low, high = wilson(round(run["ppo_success"] * run["eval_episodes"]), run["eval_episodes"])
             row = {
-                "success_rate": run["ppo_success"], "success_low": low, "success_high": high,
+                "success_rate": run["ppo_success"], "success_low": low, "success_high": high, "episodes": run["eval_episodes"],
                 "env_steps": run["ppo_env_steps"], "parse_failure_rate": run["ppo_parse_failures"], "run": run["ppo_run"],
                 "seconds": run["seconds"], "metrics": run.get("ppo_metrics", {}),
             }  # fmt: skip
@@ -404,8 +412,7 @@ def plot(out: Path, name: str) -> Path | None:
     for key, marker in (("ppo", "*"), ("grpo", "X"), ("rloo", "D"), ("gigpo", "P")):
         if key not in result:
             continue
-        with open(Path(result[key]["run"]) / "metrics.csv") as handle:
-            metrics = list(csv.DictReader(handle))
+        metrics = stages.trained_rows(Path(result[key]["run"]), result[key]["env_steps"])
         steps = [int(m["env_steps"]) for m in metrics]
         (line,) = axis.plot(
             steps, [float(m["charts/success_rate"]) for m in metrics], marker=".", label=f"{key.upper()} rollouts"
@@ -441,14 +448,14 @@ def ablation_table(rows: list[dict], coefs: tuple[float, ...]) -> str:
     deviation (none from a single seed), and every seed's result."""
     import numpy as np
 
-    lines = ["| EZPoints, pixels, PPO | SFT (held-out) | RL (held-out), mean ± std | seeds |", "|---|---|---|---|"]
+    lines = ["| EZPoints, pixels, PPO | SFT (held-out) | RL (held-out), mean ± sample std | seeds |", "|---|---|---|---|"]
     for label, group in (
         *((f"chain of thought, λ {coef:g}", [r for r in rows if r["thought_coef"] == coef]) for coef in coefs),
         ("action only", [r for r in rows if r["thought_coef"] is None]),
     ):
         rl = np.array([r["ppo_success"] for r in group])
         each = ", ".join(f"{x:.1%}" for x in rl)
-        spread = f" ± {rl.std():.1%}" if len(rl) > 1 else " (one seed)"
+        spread = f" ± {rl.std(ddof=1):.1%}" if len(rl) > 1 else " (one seed)"  # the sample std: two seeds are a sample
         lines.append(f"| {label} | {group[0]['sft_success']:.1%} | {rl.mean():.1%}{spread} | {each} |")
     return "\n".join(lines)
 

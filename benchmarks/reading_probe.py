@@ -41,12 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def blackjack_reading(answer: str, facts: dict) -> dict[str, bool]:
     """The total and the dealer's card as the expert's sentence words them ("Your total is
-    (a soft) 15 against the dealer's ace")."""
-    total = re.search(r"total is (?:a soft )?(\d+)", answer)
+    (a soft) 15 against the dealer's ace", "You have a natural (soft 21) against ...")."""
+    total = re.search(r"total is (?:a soft )?(\d+)|natural \(soft (\d+)\)", answer)
     dealer = re.search(r"dealer's (\w+)", answer)
     truth = "ace" if facts["dealer"] == 1 else str(facts["dealer"])
     return {
-        "player total": bool(total) and int(total.group(1)) == facts["total"],
+        "player total": bool(total) and int(total.group(1) or total.group(2)) == facts["total"],
         "dealer card": bool(dealer) and dealer.group(1) == truth,
     }
 

@@ -180,8 +180,16 @@ def main() -> int:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     out = Path(args.out)
     model = out / "model"
+    recorded = out / "model_source.json"
     if not (model / "config.json").exists():
-        convert_gguf(args.gguf or smollm2_gguf(), model)
+        gguf = Path(args.gguf) if args.gguf else smollm2_gguf()
+        convert_gguf(gguf, model)
+        recorded.write_text(json.dumps({"gguf": gguf.name, "bytes": gguf.stat().st_size}))
+    elif args.gguf and recorded.exists():
+        # every cached stage keys on the model directory: another GGUF would reuse them all
+        source = {"gguf": Path(args.gguf).name, "bytes": Path(args.gguf).stat().st_size}
+        if json.loads(recorded.read_text()) != source:
+            raise SystemExit(f"{model} was converted from another GGUF ({recorded.read_text()}): use another --out")
     rows = [run(name, RECIPES[name], str(model), out, args.algo, args.seed) for name in args.games]
     print_table(rows)
     (out / f"results_{args.algo}{'' if args.seed == 1 else f'_seed{args.seed}'}.json").write_text(json.dumps(rows, indent=2))

@@ -10,11 +10,28 @@ neither demonstrations (seeds 0..episodes-1) nor training (seeds below 10^9) use
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the sources a stage's result can depend on (``gym_cards``, ``vlm_ppo`` with the
+    tiny model's corpus, ``benchmarks``): recipe inputs do not say when the code changed."""
+    digest = hashlib.sha256()
+    files = [p for folder in ("gym_cards", "vlm_ppo", "benchmarks") for p in sorted((_ROOT / folder).rglob("*.py"))]
+    files.append(_ROOT / "vlm_ppo" / "tiny_corpus.json.gz")
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def timed(path: Path, work: Callable[[], dict], inputs: dict | None = None) -> dict:
@@ -24,7 +41,9 @@ def timed(path: Path, work: Callable[[], dict], inputs: dict | None = None) -> d
     inputs of the stages it builds on). They are saved with the result, and a saved result made
     from other inputs stops the run, naming what changed: resuming after a recipe was edited must
     not mix stale stages into the new table. A result saved without inputs (before they were
-    recorded) is reused with a warning."""
+    recorded) is reused with a warning. So is one made by other code (its :func:`code_fingerprint`
+    differs): a fix to an expert or an env rule changes no recipe input, and only the user can tell
+    whether it matters; deleting the file remakes the stage."""
     wanted = None if inputs is None else json.loads(json.dumps(inputs))
     if path.exists():
         result = json.loads(path.read_text())
@@ -35,12 +54,15 @@ def timed(path: Path, work: Callable[[], dict], inputs: dict | None = None) -> d
             raise SystemExit(
                 f"{path} was made from other inputs ({changes}): delete it and the stages after it, or use another --out"
             )
+        if result.get("code", code_fingerprint()) != code_fingerprint():
+            print(f"warning: {path} was made by other code ({result['code']}, now {code_fingerprint()}); reusing it")
         return result
     started = time.perf_counter()
     result = work()
     result["seconds"] = time.perf_counter() - started
     if wanted is not None:
         result["inputs"] = wanted
+    result["code"] = code_fingerprint()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2))
     return result
@@ -63,6 +85,27 @@ def train_from_scratch(config) -> dict:
 
     shutil.rmtree(config.output_dir, ignore_errors=True)
     return {"run_dir": str(Trainer(config).train())}
+
+
+def trained_rows(run_dir: Path, total_env_steps: int) -> list[dict]:
+    """The rows of ``metrics.csv`` that the RL stage itself trained: up to the update that reached
+    its budget. A run resumed in place later (``vlm-ppo train --resume RUN --total-env-steps ...``)
+    appends rows that belong to no stage of this benchmark."""
+    import csv
+
+    with open(Path(run_dir) / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for index, row in enumerate(rows):
+        if int(float(row["env_steps"])) >= total_env_steps:
+            return rows[: index + 1]
+    return rows
+
+
+def stage_checkpoint(run_dir: Path, total_env_steps: int) -> Path:
+    """The checkpoint the RL stage ended with (the trainer always saves its last update), not
+    whatever a later resume in place made the newest."""
+    last = trained_rows(run_dir, total_env_steps)[-1]
+    return Path(run_dir) / "checkpoints" / f"update_{int(float(last['update'])):06d}"
 
 
 def _differences(saved, wanted, prefix: str = "") -> list[tuple[str, object, object]]:
@@ -124,9 +167,11 @@ def evaluate(
     (ALFWorld: success per task type, goal-condition and illegal-action rates); sampled at
     ``temperature`` whatever the checkpoint trained at, so that every row is scored alike."""
     from vlm_ppo.evaluation import evaluate_policy
+    from vlm_ppo.run import seed_everything
     from vlm_ppo.tasks import make_task
 
     policy, config = load_policy(task, model, checkpoint, chain_of_thought, text_only, max_new_tokens, temperature)
+    seed_everything(seed)  # the sampling too, so that a stage's result can be made again
     result = evaluate_policy(
         policy, make_task(task), episodes, seed=seed, batch=batch, chain_of_thought=config.chain_of_thought,
         text_only=config.text_only, env_kwargs=env_kwargs if env_kwargs is not None else config.env_kwargs,

@@ -67,6 +67,20 @@ def test_a_result_saved_before_inputs_were_recorded_is_reused_with_a_warning(tmp
     assert calls == [] and "records no inputs" in capsys.readouterr().out
 
 
+def test_a_result_made_by_other_code_is_reused_with_a_warning_naming_it(tmp_path, stages, capsys, monkeypatch):
+    # A fix to an expert or an env rule changes no recipe input: such a stage was reused silently.
+    path = tmp_path / "stage.json"
+    calls: list = []
+    stages.timed(path, counting_work(calls), {"episodes": 40})
+    assert json.loads(path.read_text())["code"] == stages.code_fingerprint()
+    assert (
+        stages.timed(path, counting_work(calls), {"episodes": 40})["value"] == 1 and "warning" not in capsys.readouterr().out
+    )
+    monkeypatch.setattr(stages, "code_fingerprint", lambda: "0123456789abcdef")  # the sources changed since
+    assert stages.timed(path, counting_work(calls), {"episodes": 40})["value"] == 1 and calls == [1]
+    assert f"warning: {path} was made by other code" in capsys.readouterr().out
+
+
 def test_without_inputs_nothing_is_checked(tmp_path, stages):
     calls: list = []
     stages.timed(tmp_path / "stage.json", counting_work(calls))

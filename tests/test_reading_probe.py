@@ -20,6 +20,16 @@ def test_blackjack_reading_takes_the_total_and_dealer_card_from_the_experts_word
     assert reading_probe.blackjack_reading("no idea", facts) == {"player total": False, "dealer card": False}
 
 
+def test_the_experts_own_words_for_every_hand_read_right():
+    # A natural is worded "You have a natural (soft 21)", which the probe scored as a misread total.
+    from gym_cards.experts import BlackjackExpert
+
+    for natural, soft, total in ((True, True, 21), (False, True, 15), (False, False, 12)):
+        facts = {"natural": natural, "soft": soft, "total": total, "dealer": 7, "values": {"stand": -0.1, "hit": 0.2}}
+        sentence = BlackjackExpert.explain(facts, "hit")
+        assert reading_probe.blackjack_reading(sentence, facts) == {"player total": True, "dealer card": True}, sentence
+
+
 def test_field_reading_compares_each_answer_field_with_the_truth_exactly():
     truth = {"cards": ["K", "2"], "current formula": "10 +"}
     answer = '{"cards": ["K", "2"], "current formula": "10", "thoughts": "...", "action": "+"}'
