@@ -34,6 +34,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import yaml
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -261,9 +263,18 @@ def numberline_faithfulness(policy, task, env, samples: int) -> Counter:
     return counts
 
 
-def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temperature: float, text_only: bool = False) -> dict:
+def probe(
+    model: str,
+    task_name: str,
+    episodes: int,
+    max_new_tokens: int,
+    temperature: float,
+    text_only: bool = False,
+    env_kwargs: dict | None = None,
+) -> dict:
     """The first answers of ``episodes`` held-out deals, read against the truth. A run is asked
-    with its own prompts (text or image); a model directory with ``text_only``'s."""
+    with its own prompts (text or image) and env options; a model directory with ``text_only``'s
+    and ``env_kwargs`` (which also replace a run's)."""
     from vlm_ppo.evaluation import EVAL_SEED_OFFSET
     from vlm_ppo.rollout import stack_observations
     from vlm_ppo.tasks import make_task
@@ -272,7 +283,8 @@ def probe(model: str, task_name: str, episodes: int, max_new_tokens: int, temper
         task_name, model, text_only=text_only, max_new_tokens=max_new_tokens, temperature=temperature
     )
     task = make_task(task_name)
-    envs = [task.make_agent_env(config.chain_of_thought, config.text_only) for _ in range(episodes)]  # a run's own prompts
+    options = config.env_kwargs if env_kwargs is None else env_kwargs  # Points24's solvable_only, say
+    envs = [task.make_agent_env(config.chain_of_thought, config.text_only, **options) for _ in range(episodes)]
     observations = [env.reset(seed=EVAL_SEED_OFFSET + k)[0] for k, env in enumerate(envs)]
     images, prompts = stack_observations(observations)
     answers = policy.act(images, prompts).answers
@@ -318,7 +330,10 @@ def main() -> int:
     parser.add_argument("--text-only", action="store_true", help="a model directory's prompts in words (a run uses its own)")
     parser.add_argument("--comparison", action="store_true", help="NumberLine, text: p(right relation word) for every pair")
     parser.add_argument("--samples", type=int, default=4, help="--comparison: sampled answers per pair")
+    parser.add_argument("--env-kwargs", type=yaml.safe_load, help="env options as YAML, e.g. '{solvable_only: true}'")
     args = parser.parse_args()
+    if args.env_kwargs is not None and not isinstance(args.env_kwargs, dict):
+        parser.error(f"--env-kwargs must be a YAML mapping, got {args.env_kwargs!r}")
     if args.comparison:
         policy, task, env = numberline_policy(args.model, args.temperature)
         pairs = numberline_comparison(policy, task, env)
@@ -340,7 +355,9 @@ def main() -> int:
             for place, (probability, top) in enumerate(slots):
                 print(f"| {key} {place + 1} | {probability:.3f} | {top:.0%} |")
         return 0
-    result = probe(args.model, args.task, args.episodes, args.max_new_tokens, args.temperature, args.text_only)
+    result = probe(
+        args.model, args.task, args.episodes, args.max_new_tokens, args.temperature, args.text_only, args.env_kwargs
+    )
     n = result["episodes"]
     print(f"| {args.task} first step | read right of {n} |\n|---|---|")
     for key, count in result["read"].items():
