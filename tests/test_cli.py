@@ -202,6 +202,11 @@ def test_eval_finds_a_moved_base_model_with_model_and_refuses_several_processes(
     moved_result, original, again = (json.loads((tmp_path / f"{k}.json").read_text()) for k in "bce")
     assert moved_result == {**original, "model": moved_result["model"]}
     assert again == original
+    from vlm_ppo.tiny import build_tiny_model
+
+    other = build_tiny_model(tmp_path / "other", "llava", seed=1)  # the same architecture, other weights
+    assert main([*evaluate, "--model", str(other), "--output", str(tmp_path / "f.json")]) == 2
+    assert "is not the base model" in capsys.readouterr().err
     monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it
     assert main([*evaluate, "--model", str(moved), "--output", str(tmp_path / "d.json")]) == 2
     assert "vlm-ppo eval runs in one process" in capsys.readouterr().err and not (tmp_path / "d.json").exists()

@@ -463,6 +463,31 @@ def test_tensorboard_hides_what_an_interrupted_run_logged_after_its_checkpoint(t
     assert [(e.step, e.value) for e in events.Scalars("charts/x")] == [(8, 1.0), (16, 2.0), (24, 30.0)]
 
 
+def test_a_run_resumes_from_its_base_model_at_another_path_only_if_it_is_the_same_model(straight, model, tmp_path, capsys):
+    """A run copied to another machine finds its base model elsewhere: --model names the new path,
+    accepted when its fingerprint is the one the checkpoint recorded, and the run continues exactly."""
+    from vlm_ppo.tiny import build_tiny_model
+
+    run, moved = tmp_path / "run", tmp_path / "moved"
+    shutil.copytree(straight, run)
+    shutil.copytree(model, moved)
+    checkpoint = run / "checkpoints" / "update_000002"
+    state = json.loads((checkpoint / "state.json").read_text())
+    state["config"]["model"]["path"] = str(tmp_path / "gone")  # where it was on the other machine
+    (checkpoint / "state.json").write_text(json.dumps(state))
+    resume = ["train", "--resume", str(checkpoint), "--total-env-steps", "24"]
+    other = build_tiny_model(tmp_path / "other", "llava", seed=1)  # the same architecture, other weights
+    assert main([*resume, "--model", str(other)]) == 2
+    assert "is not the base model this run trained from" in capsys.readouterr().err
+    assert main([*resume, "--model", str(moved)]) == 0
+    assert rows(run) == rows(straight)
+
+    del state["base_model"]  # a checkpoint written before fingerprints
+    (checkpoint / "state.json").write_text(json.dumps(state))
+    assert main([*resume, "--model", str(moved)]) == 2
+    assert "records no fingerprint of its base model" in capsys.readouterr().err
+
+
 def test_an_empty_metrics_file_does_not_stop_a_resume(straight, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(straight, run)

@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import json
 
-    from vlm_ppo.checkpoint import read_state
+    from vlm_ppo.checkpoint import model_fingerprint, read_state
     from vlm_ppo.config import ModelConfig, TrainConfig, config_from_dict
     from vlm_ppo.evaluation import evaluate_policy
     from vlm_ppo.model_loading import build_policy, resolve_device
@@ -88,8 +88,14 @@ def _eval(args: argparse.Namespace) -> int:
     checkpoint = None
     if args.checkpoint is not None:
         checkpoint = find_checkpoint(args.checkpoint)
-        config = config_from_dict(TrainConfig, read_state(checkpoint, "rl")["config"], f"{checkpoint}'s config")
+        state = read_state(checkpoint, "rl")
+        config = config_from_dict(TrainConfig, state["config"], f"{checkpoint}'s config")
         if args.model is not None:
+            recorded = state.get("base_model")
+            if recorded is not None and model_fingerprint(args.model) != recorded:
+                raise ValueError(
+                    f"{args.model} is not the base model {checkpoint} was trained from (its config or weights differ)"
+                )
             config.model.path = args.model
     else:
         config = TrainConfig(model=ModelConfig(path=args.model, lora_r=8, lora_alpha=16), task=args.task or TrainConfig.task)

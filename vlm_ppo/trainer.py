@@ -28,6 +28,7 @@ from vlm_ppo.checkpoint import (
     generator_from_state,
     generator_state,
     load_optimizer,
+    model_fingerprint,
     read_state,
     require,
     restore_rng,
@@ -146,6 +147,8 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         if not self.is_main:
             config.model.path = ensure_model(config.model.path, self.run_dir, config.text_only, lambda _: None)
+        # To recognise the base model at another path when the run is resumed or evaluated elsewhere.
+        self.base_model_fingerprint = model_fingerprint(config.model.path) if self.is_main else None
         if self.is_main and checkpoint is None:
             config.to_yaml(self.run_dir / "config.yaml")
         # Process 0 keeps the run's seed; the others draw theirs from it (seed + 1000·rank made
@@ -224,12 +227,35 @@ class Trainer:
                 f"a resumed run continues in its own directory {run_dir}; copy it to {requested} first to branch off"
             )
         saved = {**state["config"], "output_dir": str(run_dir)}
+        moved = cls._moved_base_model(state, given)
+        if moved is not None:  # the same base model at another path: a move, not a change
+            saved = {**saved, "model": {**saved["model"], "path": moved}}
         config, changes = resume_config(TrainConfig, saved, given, TRAIN_FIXED_ON_RESUME)
         trainer = cls(config, accelerator, checkpoint, state)
         trainer.say(
             f"resuming {checkpoint} (update {state['update']})" + (f"; changed: {', '.join(changes)}" if changes else "")
         )
         return trainer
+
+    @staticmethod
+    def _moved_base_model(state: dict[str, Any], given: dict[str, Any]) -> str | None:
+        """The new path of the run's base model when ``given`` names one (a run copied to another
+        machine), once its fingerprint matches the one the checkpoint recorded; None when no path
+        is given or it is the saved one."""
+        model = given.get("model")
+        path = model.get("path") if isinstance(model, dict) else None
+        if path is None or str(path) == str(state["config"].get("model", {}).get("path")):
+            return None
+        recorded = state.get("base_model")
+        if recorded is None:
+            raise ConfigError(
+                "this checkpoint records no fingerprint of its base model (written before 2026-12-07, or the model "
+                "was not a local directory), so --model cannot point it elsewhere; put the base model back at its "
+                "saved path"
+            )
+        if model_fingerprint(path) != recorded:
+            raise ConfigError(f"{path} is not the base model this run trained from (its config or weights differ)")
+        return str(path)
 
     # -------------------------------------------------------------- helpers
     @property
@@ -366,6 +392,7 @@ class Trainer:
                 "env_steps": self.env_steps,
                 "config": to_dict(self.config),
                 "ranks": ranks,
+                "base_model": self.base_model_fingerprint,
             }
             value_head = policy.value_head
             path = save_checkpoint(
