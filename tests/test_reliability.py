@@ -353,6 +353,24 @@ def test_a_checkpoint_moved_aside_by_a_process_killed_at_once_is_marked_to_be_pu
     assert (moved[0] / ".vlm_ppo_staging").is_file() and (moved[0] / "weights").read_text() == "old"
 
 
+def test_a_checkpoint_is_on_disk_before_it_takes_its_name(tmp_path, monkeypatch):
+    # Without fsync a power loss could leave update_N renamed but its files empty: refused as corrupt.
+    import vlm_ppo.checkpoint as checkpoint
+
+    synced, real_fsync, real_replace = [], os.fsync, os.replace
+    monkeypatch.setattr(checkpoint.os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    renamed = []
+    monkeypatch.setattr(checkpoint.os, "replace", lambda a, b: renamed.append((set(synced), str(a))) or real_replace(a, b))
+    final = tmp_path / "checkpoints" / "update_000001"
+    with atomic_directory(final) as staging:
+        (staging / "adapter").mkdir()
+        (staging / "adapter" / "weights").write_text("w")
+        (staging / "state.json").write_text("{}")
+    before, staged = renamed[-1]
+    assert {f"{staged}/adapter/weights", f"{staged}/state.json", f"{staged}/adapter", staged} <= before
+    assert str(final.parent) in synced  # the rename itself
+
+
 def test_what_dead_processes_left_is_cleaned_up_and_nothing_else_touched(tmp_path):
     checkpoints = tmp_path / "checkpoints"
     host = socket.gethostname()

@@ -149,9 +149,9 @@ def remove_stale_staging(parent: Path) -> None:
 
 @contextmanager
 def atomic_directory(final: Path) -> Iterator[Path]:
-    """Yield a fresh staging directory; on success it becomes ``final`` by renaming. An existing
-    ``final`` is moved aside first and deleted only once the new one is in place (a process
-    killed in between gets it back from :func:`remove_stale_staging`)."""
+    """Yield a fresh staging directory; on success it is synced to disk and becomes ``final`` by
+    renaming. An existing ``final`` is moved aside first and deleted only once the new one is in
+    place (a process killed in between gets it back from :func:`remove_stale_staging`)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(final.parent)
     staging = _staging_name(final, "tmp")
@@ -169,8 +169,31 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         (final / _MARKER).touch()  # before the move: a process killed just after it must leave a marked copy
         os.replace(final, old)
     (staging / _MARKER).unlink()
+    _sync(staging)  # on disk before it takes the final name: a power loss leaves the old one or the whole new one
     os.replace(staging, final)
+    _sync_directory(final.parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _sync(directory: Path) -> None:
+    """``fsync`` every file under ``directory`` and the directories themselves."""
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as file:
+                os.fsync(file.fileno())
+        elif path.is_dir():
+            _sync_directory(path)
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a directory to sync it
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def find_latest(path: str | Path, pattern: str, what: str = "checkpoint") -> Path:
