@@ -455,6 +455,42 @@ def test_broken_checkpoints_and_reused_run_directories_are_refused(tmp_path, tex
     assert issubclass(CheckpointError, RuntimeError)
 
 
+def test_an_sft_run_moves_drops_abandoned_epochs_and_stays_in_its_directory(tmp_path, text_data, tiny_text):
+    """Copied to another machine, a run finds its base model and data at new paths (the same model
+    by fingerprint, the same data by its own); resuming an earlier epoch removes the later ones; a
+    checkpoint outside its run is refused."""
+    from vlm_ppo.tiny import build_tiny_model
+
+    straight = run_sft(quick(text_data, tmp_path / "straight", path=str(tiny_text), epochs=3)).parent
+    run, model, data = tmp_path / "run", tmp_path / "model", tmp_path / "data"
+    shutil.copytree(straight, run)
+    shutil.copytree(tiny_text, model)
+    shutil.copytree(text_data, data)
+    checkpoint = run / "checkpoints" / "epoch_001"
+    state = json.loads((checkpoint / "state.json").read_text())
+    state["config"]["model"]["path"], state["config"]["data"] = str(tmp_path / "gone"), str(tmp_path / "gone_data")
+    (checkpoint / "state.json").write_text(json.dumps(state))
+    other = build_tiny_model(tmp_path / "other", "text", seed=1)
+    with pytest.raises(ValueError, match="is not the base model"):
+        run_sft(None, resume=checkpoint, given={"model": {"path": str(other)}, "data": str(data)})
+    resumed = run_sft(None, resume=checkpoint, given={"model": {"path": str(model)}, "data": str(data)})
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_001", "epoch_002", "epoch_003"]
+    assert read_rows(run) == read_rows(straight)  # epochs 2 and 3 again, exactly
+    assert load_file(resumed / "model.safetensors").keys() == load_file(straight / "model" / "model.safetensors").keys()
+
+    shutil.rmtree(run / "checkpoints" / "epoch_003")
+    (run / "checkpoints" / "epoch_009").mkdir()  # an abandoned later epoch (as from a longer run)
+    shutil.copytree(run / "checkpoints" / "epoch_002", run / "checkpoints" / "epoch_009", dirs_exist_ok=True)
+    run_sft(None, resume=run / "checkpoints" / "epoch_002", given={"model": {"path": str(model)}, "data": str(data)})
+    # epoch_009 went with the abandoned run; epoch 3 was trained again
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch_001", "epoch_002", "epoch_003"]
+    assert read_rows(run) == read_rows(straight)
+    with pytest.raises(CheckpointError, match="not in a run's checkpoints/ directory"):
+        alone = tmp_path / "epoch_001"
+        shutil.copytree(checkpoint, alone)
+        run_sft(None, resume=alone)
+
+
 def test_a_text_model_is_refused_for_a_dataset_with_images(tmp_path, memorised, tiny_text):
     data, _ = memorised
     with pytest.raises(ValueError, match="text-only language model"):

@@ -249,6 +249,49 @@ def model_fingerprint(model_dir: str | Path, chunks: int = 16, chunk_size: int =
     return digest.hexdigest()
 
 
+def moved_base_model(state: Mapping[str, Any], given: Mapping[str, Any]) -> str | None:
+    """The new path of a run's base model when ``given`` (the values typed again on resume) names
+    one, a run copied to another machine, once its fingerprint matches the one the checkpoint
+    recorded; None when no path is given or it is the saved one.
+
+    :raises ValueError: another model, or a checkpoint that recorded no fingerprint.
+    """
+    model = given.get("model")
+    path = model.get("path") if isinstance(model, Mapping) else None
+    if path is None or str(path) == str(state["config"].get("model", {}).get("path")):
+        return None
+    recorded = state.get("base_model")
+    if recorded is None:
+        raise ValueError(
+            "this checkpoint records no fingerprint of its base model (written before 2026-12-07, or the model "
+            "was not a local directory), so --model cannot point it elsewhere; put the base model back at its "
+            "saved path"
+        )
+    if model_fingerprint(path) != recorded:
+        raise ValueError(f"{path} is not the base model this run trained from (its config or weights differ)")
+    return str(path)
+
+
+def drop_later_checkpoints(checkpoint: Path, pattern: str) -> list[str]:
+    """Remove the checkpoints of ``checkpoint``'s run that come after it (a resume from an earlier
+    one abandons them, as the metrics drop their rows): left in place, the newest of them would be
+    what the next resume picks. Returns their names."""
+    later = [p for p in sorted(checkpoint.parent.glob(pattern)) if p.is_dir() and p.name > checkpoint.name]
+    for path in later:
+        shutil.rmtree(path)
+    return [p.name for p in later]
+
+
+def run_of(checkpoint: Path) -> Path:
+    """The run directory of a checkpoint (``RUN/checkpoints/NAME``)."""
+    if checkpoint.parent.name != "checkpoints":
+        raise CheckpointError(
+            f"{checkpoint} is not in a run's checkpoints/ directory, so it has no run to continue in: resume "
+            "RUN_DIR or RUN_DIR/checkpoints/NAME"
+        )
+    return checkpoint.parent.parent
+
+
 def save_checkpoint(
     directory: Path, name: str, model, optimizer, scheduler, state: Mapping[str, Any], value_head=None
 ) -> Path:

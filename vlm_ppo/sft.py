@@ -49,12 +49,16 @@ from tqdm.auto import tqdm
 from vlm_ppo.checkpoint import (
     CheckpointError,
     atomic_directory,
+    drop_later_checkpoints,
     find_latest,
     load_optimizer,
+    model_fingerprint,
+    moved_base_model,
     read_state,
     require,
     restore_rng,
     rng_state,
+    run_of,
     save_checkpoint,
 )
 from vlm_ppo.config import ConfigError, ModelConfig, check_types, resume_config, to_dict
@@ -276,13 +280,15 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
     if checkpoint is not None:
         state = read_state(checkpoint, "sft")
         require(state, checkpoint, {"config": dict, "epoch": int, "step": int, "data_fingerprint": str, "ranks": list})
-        run_dir = checkpoint.parent.parent
-        config, changes = resume_config(
-            SFTConfig,
-            {**state["config"], "output_dir": str(run_dir)},
-            {k: v for k, v in (given or {}).items() if k != "output_dir"},
-            SFT_FIXED_ON_RESUME,
-        )
+        run_dir = run_of(checkpoint)
+        given = {k: v for k, v in (given or {}).items() if k != "output_dir"}
+        saved = {**state["config"], "output_dir": str(run_dir)}
+        moved = moved_base_model(state, given)
+        if moved is not None:  # the same base model at another path: a move, not a change
+            saved["model"] = {**saved["model"], "path": moved}
+        if given.get("data") is not None:  # the data at another path: its fingerprint is checked below
+            saved["data"] = str(given["data"])
+        config, changes = resume_config(SFTConfig, saved, given, SFT_FIXED_ON_RESUME)
         tqdm.write(
             f"sft: resuming {checkpoint} (epoch {state['epoch']}, step {state['step']})"
             + (f"; changed: {', '.join(changes)}" if changes else "")
@@ -318,6 +324,21 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     scheduler = cosine_schedule(optimizer, config.lr, config.end_lr, config.epochs * steps_per_epoch)
     first_epoch, step = (state["epoch"], state["step"]) if checkpoint is not None else (0, 0)
+    base_model = model_fingerprint(config.model.path)  # to recognise the base model at another path
+    if checkpoint is not None:  # after the model is built (LoRA's initialisation draws too)
+        load_optimizer(checkpoint, optimizer, scheduler)
+        retarget_schedule(optimizer, scheduler, config.lr, weight_decay=config.weight_decay)
+        try:
+            restore_rng(state["ranks"][0]["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as error:
+            raise CheckpointError(
+                f"checkpoint {checkpoint}: its RNG state cannot be restored ({type(error).__name__}: {error})"
+            ) from None
+        # Only now, with everything restored, does the resume touch the run directory.
+        later = drop_later_checkpoints(checkpoint, "epoch_*")
+        if later:
+            tqdm.write(f"sft: removed the checkpoints after {checkpoint.name}: {', '.join(later)}")
+    restored = rng_state()
     columns = METRICS + ((EVAL_METRIC,) if held_out else ())
     metrics = MetricsLog(
         run_dir / METRICS_FILE,
@@ -325,15 +346,7 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
         resume_after=step if checkpoint is not None else None,
         tensorboard=run_dir / "tensorboard",
     )
-    if checkpoint is not None:  # after the model is built (LoRA's initialisation draws too) and the log opened
-        load_optimizer(checkpoint, optimizer, scheduler)
-        retarget_schedule(optimizer, scheduler, config.lr, weight_decay=config.weight_decay)
-        try:
-            restore_rng(state["ranks"][0]["rng"])
-        except (KeyError, TypeError, ValueError, IndexError) as error:
-            raise CheckpointError(
-                f"checkpoint {checkpoint}: its RNG state cannot be restored ({type(error).__name__}: {error})"
-            ) from None
+    restore_rng(restored)  # opening the log must not draw from the generators
     autocast = (
         torch.autocast(device.type, dtype=prepared.autocast_dtype)
         if prepared.autocast_dtype is not None
@@ -389,6 +402,7 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
                     "step": step,
                     "config": to_dict(config),
                     "data_fingerprint": fingerprint,
+                    "base_model": base_model,
                     "ranks": [{"rng": rng_state()}],
                 }
                 path = save_checkpoint(run_dir / "checkpoints", f"epoch_{epoch + 1:03d}", model, optimizer, scheduler, state)

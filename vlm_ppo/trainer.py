@@ -24,15 +24,18 @@ from tqdm.auto import tqdm
 from vlm_ppo.buffer import VLMRolloutBuffer
 from vlm_ppo.checkpoint import (
     CheckpointError,
+    drop_later_checkpoints,
     find_latest,
     generator_from_state,
     generator_state,
     load_optimizer,
     model_fingerprint,
+    moved_base_model,
     read_state,
     require,
     restore_rng,
     rng_state,
+    run_of,
     save_checkpoint,
 )
 from vlm_ppo.config import TRAIN_FIXED_ON_RESUME, ConfigError, TrainConfig, resume_config, to_dict
@@ -215,19 +218,14 @@ class Trainer:
         checkpoint = find_checkpoint(path)
         state = read_state(checkpoint, "rl")
         require(state, checkpoint, {"config": dict, "update": int, "env_steps": int, "ranks": list})
-        if checkpoint.parent.name != "checkpoints":
-            raise CheckpointError(
-                f"{checkpoint} is not in a run's checkpoints/ directory, so it has no run to continue in: resume "
-                "RUN_DIR or RUN_DIR/checkpoints/update_N"
-            )
-        run_dir = checkpoint.parent.parent
+        run_dir = run_of(checkpoint)
         requested = given.pop("output_dir", None)
         if requested is not None and Path(requested).resolve() != run_dir.resolve():
             raise ConfigError(
                 f"a resumed run continues in its own directory {run_dir}; copy it to {requested} first to branch off"
             )
         saved = {**state["config"], "output_dir": str(run_dir)}
-        moved = cls._moved_base_model(state, given)
+        moved = moved_base_model(state, given)
         if moved is not None:  # the same base model at another path: a move, not a change
             saved = {**saved, "model": {**saved["model"], "path": moved}}
         config, changes = resume_config(TrainConfig, saved, given, TRAIN_FIXED_ON_RESUME)
@@ -236,26 +234,6 @@ class Trainer:
             f"resuming {checkpoint} (update {state['update']})" + (f"; changed: {', '.join(changes)}" if changes else "")
         )
         return trainer
-
-    @staticmethod
-    def _moved_base_model(state: dict[str, Any], given: dict[str, Any]) -> str | None:
-        """The new path of the run's base model when ``given`` names one (a run copied to another
-        machine), once its fingerprint matches the one the checkpoint recorded; None when no path
-        is given or it is the saved one."""
-        model = given.get("model")
-        path = model.get("path") if isinstance(model, dict) else None
-        if path is None or str(path) == str(state["config"].get("model", {}).get("path")):
-            return None
-        recorded = state.get("base_model")
-        if recorded is None:
-            raise ConfigError(
-                "this checkpoint records no fingerprint of its base model (written before 2026-12-07, or the model "
-                "was not a local directory), so --model cannot point it elsewhere; put the base model back at its "
-                "saved path"
-            )
-        if model_fingerprint(path) != recorded:
-            raise ConfigError(f"{path} is not the base model this run trained from (its config or weights differ)")
-        return str(path)
 
     # -------------------------------------------------------------- helpers
     @property
@@ -283,15 +261,9 @@ class Trainer:
             ) from None
 
     def _drop_later_checkpoints(self, checkpoint: Path) -> None:
-        """Resuming from an earlier checkpoint abandons the ones after it (as ``metrics.csv`` drops
-        their rows): left in place, the newest of them would be what the next ``--resume`` picks."""
-        import shutil
-
-        later = [p for p in sorted(checkpoint.parent.glob("update_*")) if p.name > checkpoint.name]
-        for path in later:
-            shutil.rmtree(path)
+        later = drop_later_checkpoints(checkpoint, "update_*")
         if later:
-            self.say(f"removed the checkpoints after {checkpoint.name}: {', '.join(p.name for p in later)}")
+            self.say(f"removed the checkpoints after {checkpoint.name}: {', '.join(later)}")
 
     def _gather(self, values: list) -> list:
         from accelerate.utils import gather_object
