@@ -33,6 +33,7 @@ class EvalResult:
     mean_return: float
     parse_failure_rate: float
     returns: list[float] = field(repr=False)
+    """One per episode, in seed order (episode k: seed seeds[0] + k)."""
     unfinished_answer_rate: float = float("nan")
     metrics: dict[str, float | None] = field(default_factory=dict)
 
@@ -75,7 +76,9 @@ def evaluate_policy(
     seeds = [EVAL_SEED_OFFSET + seed + k for k in range(episodes)]
     envs = SeededEnvs(lambda: task.make_agent_env(chain_of_thought, text_only, **(env_kwargs or {})), min(batch, episodes))
     next_seed = iter(seeds)
-    observations = [envs.reset(i, next(next_seed)) for i in range(len(envs))]
+    slot_seeds = [next(next_seed) for _ in range(len(envs))]
+    observations = [envs.reset(i, slot_seeds[i]) for i in range(len(envs))]
+    returns_by_seed: dict[int, float] = {}
     active = list(range(len(envs)))
     lengths = [0] * len(envs)  # steps of each slot's current episode
     log = EpisodeLog()
@@ -90,11 +93,13 @@ def evaluate_policy(
             lengths[slot] += 1
             if terminated or truncated:
                 log.add_episode(task, info)
+                returns_by_seed[slot_seeds[slot]] = log.returns[-1]
                 bar.update(1)
                 lengths[slot] = 0
                 seed_for_slot = next(next_seed, None)
                 if seed_for_slot is None:
                     continue
+                slot_seeds[slot] = seed_for_slot
                 observation = envs.reset(slot, seed_for_slot)
             elif lengths[slot] >= GroupCollector.MAX_EPISODE_STEPS:
                 bar.close()
@@ -114,7 +119,7 @@ def evaluate_policy(
         success_rate=summary["charts/success_rate"],
         mean_return=summary["charts/episodic_return"],
         parse_failure_rate=summary["charts/parse_failure_rate"],
-        returns=log.returns,
+        returns=[returns_by_seed[s] for s in seeds],  # in seed order, whichever episode finished first
         unfinished_answer_rate=summary["charts/unfinished_answer_rate"],
         metrics={name: summary[name] for name in task.metrics},
     )
