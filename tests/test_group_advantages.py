@@ -185,6 +185,21 @@ def group_rollout(policy: TokenTable, lengths: list[int], thoughts: list[int], a
     return buffer
 
 
+@pytest.mark.parametrize("minibatch_size", [1, 2])
+def test_group_advantages_reach_the_loss_as_they_are(minibatch_size):
+    """The group methods normalise within their groups; PPO's normalisation (over the rollout at
+    minibatch 1, per minibatch otherwise) must not touch them: two answers with A = 2 each would
+    become 0 and teach nothing."""
+    policy = TokenTable()
+    buffer = group_rollout(policy, [3, 3], [1, 1], [2.0, 2.0])
+    before = policy.logits.detach().clone()
+    settings = UpdateSettings(ppo_epochs=1, minibatch_size=minibatch_size, grad_accum_steps=2, clip_range=0.2,
+                              max_grad_norm=1e6, thought_coef=0.5, normalize_advantage=True, critic=False)  # fmt: skip
+    ppo_update(policy, torch.optim.SGD(policy.parameters(), lr=1.0), None, buffer, settings)
+    np.testing.assert_array_equal(buffer.advantages.flatten(), [2.0, 2.0])
+    assert not torch.allclose(policy.logits.detach(), before)
+
+
 @pytest.mark.parametrize("minibatch_size, grad_accum_steps", [(1, 2), (2, 1)])
 def test_the_token_level_objective_does_not_depend_on_how_the_rollout_is_cut(minibatch_size, grad_accum_steps):
     """Two answers, both A = -1, of 2 and 8 tokens (one thought each, λ 0.5). Weighted lengths
