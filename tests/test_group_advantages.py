@@ -341,3 +341,49 @@ def test_an_episode_that_never_ends_is_refused_with_a_way_out(monkeypatch):
     made.extend([None, None])  # every env evaluation makes never ends
     with pytest.raises(ValueError, match="eval: an episode of task 'endless' has run 7 steps without ending"):
         evaluate_policy(SimpleNamespace(act=act), task, episodes=3, batch=2, progress=False)
+
+
+def test_a_group_collector_deals_each_group_one_start_and_gives_each_step_its_episodes_advantage():
+    """Two GRPO groups of three NumberLine episodes, a stub policy that answers "+" or "-" at
+    random: the members of a group are reset with one seed (one start), the groups with two; every
+    buffer row carries the GRPO advantage of the episode it was a step of, computed here by
+    replaying each episode from its seed and answers."""
+    from types import SimpleNamespace
+
+    from vlm_ppo.rollout import GroupCollector, SeededEnvs
+    from vlm_ppo.tasks import make_task
+
+    answer_rng = np.random.default_rng(3)
+
+    def act(images, prompts):
+        n = len(prompts)
+        return SimpleNamespace(
+            answers=[f'{{"action": "{answer_rng.choice(["+", "-"])}"}}' for _ in range(n)],
+            finished=[True] * n,
+            tokens=torch.zeros(n, 1, dtype=torch.long),
+            token_mask=torch.ones(n, 1, dtype=torch.bool),
+            action_mask=torch.ones(n, 1, dtype=torch.bool),
+            log_probs=torch.zeros(n),
+            token_log_probs=torch.zeros(n, 1),
+        )
+
+    task = make_task("gym_cards/NumberLine-v0")
+    envs = SeededEnvs(lambda: task.make_agent_env(True, True), 6)
+    collector = GroupCollector(
+        task, envs, 2, 3, 0, 0, "grpo", True, 1.0, 0.9,
+        lambda steps: VLMRolloutBuffer(steps, 1, 1, None, 0.9, 1.0, rng=np.random.default_rng(0)),
+    )  # fmt: skip
+    collector.collect(SimpleNamespace(act=act), 0.0, np.random.default_rng(0))
+    assert envs.seeds[0] == envs.seeds[1] == envs.seeds[2] != envs.seeds[3] == envs.seeds[4] == envs.seeds[5]
+
+    returns = []
+    for seed, answers in zip(envs.seeds, envs.answers):  # replayed alone
+        env = task.make_agent_env(True, True)
+        env.reset(seed=seed)
+        returns.append(sum(env.step(answer)[1] for answer in answers))
+    expected = grpo_advantages(np.array(returns), np.array([0, 0, 0, 1, 1, 1]))
+    assert len({tuple(envs.answers[i]) for i in range(6)}) > 2  # the stub made the episodes differ
+    # rows are in play order: at each step, the envs still playing, in order
+    lengths = [len(answers) for answers in envs.answers]
+    episode_of_row = [env for t in range(max(lengths)) for env in range(6) if lengths[env] > t]
+    np.testing.assert_allclose(collector.buffer.advantages[:, 0], expected[episode_of_row], rtol=1e-6)
