@@ -98,3 +98,16 @@ def test_an_rl_stages_inputs_are_its_settings_not_its_paths(stages):
     assert inputs["model"] == {"epochs": 4} and inputs["config"]["init_lr"] == 3e-5
     assert "output_dir" not in inputs["config"] and "path" not in inputs["config"]["model"]
     assert stages.rl_inputs(dataclasses.replace(here, init_lr=1e-4), {"epochs": 4}) != inputs
+
+
+def test_an_rl_stage_keeps_to_the_updates_it_trained(tmp_path, stages):
+    """A run resumed in place after its stage (vlm-ppo train --resume RUN --total-env-steps ...)
+    appends updates; the stage's rows, plot and checkpoint stay those of its own budget. A group
+    run's last update may pass the budget (its episodes play to their end)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    lines = ["update,env_steps,charts/success_rate"] + [f"{u},{steps},0.5" for u, steps in enumerate((9, 18, 27, 36, 45), 1)]
+    (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+    assert [row["update"] for row in stages.trained_rows(run, 24)] == ["1", "2", "3"]  # 27 reached 24
+    assert stages.stage_checkpoint(run, 24) == run / "checkpoints" / "update_000003"
+    assert len(stages.trained_rows(run, 100)) == 5  # not reached yet: every row
