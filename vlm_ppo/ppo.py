@@ -356,15 +356,19 @@ def normalize_advantages(buffer: RolloutBuffer, accelerator: Accelerator | None 
     :param accelerator: its processes share the statistics; None: this rollout alone.
     """
     advantages = buffer.advantages.astype(np.float64)
-    sums = torch.tensor([advantages.size, advantages.sum(), (advantages**2).sum()], dtype=torch.float64)
-    if accelerator is not None and accelerator.num_processes > 1:
-        sums = accelerator.reduce(sums.to(accelerator.device), "sum").cpu()
-    count, total, squares = (float(x) for x in sums)
+
+    def summed(*values: float) -> list[float]:  # over every process
+        sums = torch.tensor(values, dtype=torch.float64)
+        if accelerator is not None and accelerator.num_processes > 1:
+            sums = accelerator.reduce(sums.to(accelerator.device), "sum").cpu()
+        return sums.tolist()
+
+    count, total = summed(advantages.size, advantages.sum())
     if count < 2:
         return
     mean = total / count
-    std = math.sqrt(max(squares - count * mean**2, 0.0) / (count - 1))
-    buffer.advantages = ((advantages - mean) / (std + 1e-8)).astype(np.float32)
+    (squares,) = summed(((advantages - mean) ** 2).sum())  # about the mean: no cancellation
+    buffer.advantages = ((advantages - mean) / (math.sqrt(squares / (count - 1)) + 1e-8)).astype(np.float32)
 
 
 def ppo_update(
