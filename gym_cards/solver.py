@@ -68,8 +68,11 @@ def solutions(
     if unknown:
         raise ValueError(f"unknown operators {sorted(unknown)}; allowed: {OPERATORS}")
     seen: set[tuple[str, ...]] = set()
-    items = [(Fraction(n), int(n)) for n in numbers]
-    for expr in _search(items, Fraction(target), tuple(operators), all_orders):
+    if all_orders:  # the trees complete() searches too: one search per deal serves both
+        trees = iter(_solution_trees(tuple(int(n) for n in numbers), int(target), tuple(operators)))
+    else:
+        trees = _search([(Fraction(n), int(n)) for n in numbers], Fraction(target), tuple(operators), all_orders)
+    for expr in trees:
         tokens = _tokens(expr)
         key = tuple(tokens)
         if key in seen or (not parentheses and "(" in key):
@@ -106,10 +109,10 @@ def has_solution(
 
 
 @functools.lru_cache(maxsize=4096)
-def _solution_trees(sorted_numbers: tuple[int, ...], target: int, operators: tuple[str, ...]) -> tuple:
+def _solution_trees(numbers: tuple[int, ...], target: int, operators: tuple[str, ...]) -> tuple:
     """Every expression tree (``(op, left, right)`` or a number) over the numbers that equals the
-    target, each operand order included."""
-    items = [(Fraction(n), int(n)) for n in sorted_numbers]
+    target, each operand order included, in the search's order."""
+    items = [(Fraction(n), int(n)) for n in numbers]
     return tuple(dict.fromkeys(_search(items, Fraction(target), operators, all_orders=True)))
 
 
@@ -167,12 +170,12 @@ def _core(expr, prefix: tuple[str, ...], position: int) -> Iterator:
 
 @functools.lru_cache(maxsize=65536)
 def _completion(
-    sorted_numbers: tuple[int, ...], prefix: tuple[str, ...], target: int, operators: tuple[str, ...], max_length: int
+    numbers: tuple[int, ...], prefix: tuple[str, ...], target: int, operators: tuple[str, ...], max_length: int
 ) -> tuple[str, ...] | None:
     best: tuple[str, ...] | None = None
-    for tree in _solution_trees(sorted_numbers, target, operators):
+    for tree in _solution_trees(numbers, target, operators):
         for tokens, position in _writings(tree, None, False, prefix, 0):
-            if position == len(prefix) and len(prefix) <= len(tokens) <= max_length:
+            if position == len(prefix) and len(tokens) <= max_length:
                 if best is None or _plainness(tokens) < _plainness(best):
                     best = tuple(tokens)
                 break  # one writing per tree
@@ -207,7 +210,7 @@ def complete(
     if not parentheses and "(" in prefix:
         return None
     limit = len(prefix) + 4 * len(numbers) + 8 if max_length is None else max_length
-    found = _completion(tuple(sorted(int(n) for n in numbers)), prefix, int(target), tuple(operators), limit)
+    found = _completion(tuple(int(n) for n in numbers), prefix, int(target), tuple(operators), limit)
     if found is None or (not parentheses and "(" in found):
         return None
     return list(found)
