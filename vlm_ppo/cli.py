@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import json
 
-    from vlm_ppo.checkpoint import model_fingerprint, read_state
+    from vlm_ppo.checkpoint import moved_base_model, read_state
     from vlm_ppo.config import ModelConfig, TrainConfig, config_from_dict
     from vlm_ppo.evaluation import evaluate_policy
     from vlm_ppo.model_loading import build_policy, resolve_device
@@ -90,13 +90,8 @@ def _eval(args: argparse.Namespace) -> int:
         checkpoint = find_checkpoint(args.checkpoint)
         state = read_state(checkpoint, "rl")
         config = config_from_dict(TrainConfig, state["config"], f"{checkpoint}'s config")
-        if args.model is not None:
-            recorded = state.get("base_model")
-            if recorded is not None and model_fingerprint(args.model) != recorded:
-                raise ValueError(
-                    f"{args.model} is not the base model {checkpoint} was trained from (its config or weights differ)"
-                )
-            config.model.path = args.model
+        if args.model is not None:  # the run's base model at another path: the same model, or refused
+            config.model.path = moved_base_model(state, {"model": {"path": args.model}}) or args.model
     else:
         config = TrainConfig(model=ModelConfig(path=args.model, lora_r=8, lora_alpha=16), task=args.task or TrainConfig.task)
     for key in ("temperature", "max_new_tokens", "text_only", "chain_of_thought"):
