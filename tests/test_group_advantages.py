@@ -224,6 +224,25 @@ def test_the_token_level_objective_does_not_depend_on_how_the_rollout_is_cut(min
     torch.testing.assert_close(policy.logits.detach() - before, -expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("minibatch_size, grad_accum_steps", [(2, 2), (1, 3), (2, 3)])
+def test_a_short_last_minibatch_weighs_its_answers_as_the_others(minibatch_size, grad_accum_steps):
+    """Three answers (2, 8 and 4 tokens, advantages -1, 0.5 and 2) in one optimizer step. Cut into
+    minibatches of 2 and 1, each answer must weigh 1 / (3 · w̄), as in one minibatch of three:
+    averaging the two minibatches' losses gave the lone answer 1 / (2 · w̄) and the pair's
+    answers 1 / (4 · w̄) each, a weight that depended on the shuffle."""
+
+    def step(minibatch_size: int, grad_accum_steps: int) -> torch.Tensor:
+        policy = TokenTable()
+        buffer = group_rollout(policy, [2, 8, 4], [1, 1, 1], [-1.0, 0.5, 2.0])
+        before = policy.logits.detach().clone()
+        settings = UpdateSettings(ppo_epochs=1, minibatch_size=minibatch_size, grad_accum_steps=grad_accum_steps,
+                                  clip_range=0.2, max_grad_norm=1e6, thought_coef=0.5, critic=False)  # fmt: skip
+        ppo_update(policy, torch.optim.SGD(policy.parameters(), lr=1.0), None, buffer, settings)
+        return policy.logits.detach() - before
+
+    torch.testing.assert_close(step(minibatch_size, grad_accum_steps), step(3, 1), rtol=1e-5, atol=1e-7)
+
+
 # ------------------------------------------------------------------------------ end to end
 GROUP = [
     "--task",

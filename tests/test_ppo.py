@@ -294,6 +294,19 @@ def test_accumulating_single_samples_equals_one_minibatch_of_all(n_envs, grad_ac
         assert not torch.equal(value, initial[name])  # every parameter did move (policy and value)
 
 
+def test_a_short_last_minibatch_weighs_its_samples_as_the_others():
+    # Three samples, minibatches of 2 and 1 accumulated into one step, against one minibatch of 3
+    # (advantages unnormalised, so both see the same numbers): the step's gradient is the mean over
+    # the three samples. Averaging the two minibatches' means gave the lone sample twice the weight.
+    cut_policy, whole_policy = TinyPolicy(), TinyPolicy()
+    rollout = random_rollout(1, 3)
+    _, cut_steps = update(cut_policy, copy.deepcopy(rollout), minibatch_size=2, grad_accum_steps=2, normalize_advantage=False)
+    _, whole_steps = update(whole_policy, copy.deepcopy(rollout), minibatch_size=3, grad_accum_steps=1, normalize_advantage=False)
+    assert cut_steps == whole_steps == 1
+    for name, value in cut_policy.state_dict().items():
+        torch.testing.assert_close(value, whole_policy.state_dict()[name], rtol=1e-5, atol=1e-7)
+
+
 def test_gradients_are_clipped_to_max_grad_norm_and_the_pre_clip_norm_is_reported():
     initial = TinyPolicy()
     initial_vector = torch.nn.utils.parameters_to_vector(initial.parameters()).detach()

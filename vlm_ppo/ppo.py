@@ -387,8 +387,10 @@ def ppo_update(
     groups by :mod:`vlm_ppo.group_advantages`; ``normalize_advantage`` does not apply).
 
     Every ``grad_accum_steps`` minibatches (and after the last of an epoch) the gradients are
-    clipped to ``max_grad_norm`` and the optimizer steps; each step's gradient is the mean of its
-    minibatches' losses, a shorter last group included. The scheduler then steps once.
+    clipped to ``max_grad_norm`` and the optimizer steps; each step's gradient is the mean over the
+    samples of its minibatches (each minibatch's mean loss weighted by its size, so a short last
+    minibatch's samples count as the others'), a shorter last group included. The scheduler then
+    steps once.
 
     :param policy: called as ``policy(samples) -> (token log-probs [B, T], values [B])``, on the
         buffer's device, and ``parameters()``.
@@ -433,7 +435,8 @@ def ppo_update(
     if normalize_advantage and not normalize_per_minibatch:
         normalize_advantages(buffer, accelerator)
     learning_rate = optimizer.param_groups[0]["lr"]
-    n_minibatches = math.ceil(buffer.buffer_size * buffer.n_envs / minibatch_size)
+    n_samples = buffer.buffer_size * buffer.n_envs
+    n_minibatches = math.ceil(n_samples / minibatch_size)
 
     if kl_coef and np.isnan(buffer.ref_token_log_probs[buffer.token_mask]).any():
         raise ValueError("kl_coef needs every answer token's reference log-prob: pass ref_token_log_probs to buffer.add")
@@ -507,10 +510,14 @@ def ppo_update(
                     optimizer.zero_grad()
                     stop = True
                     break
-            # The optimizer step averages over the minibatches of its group (the last may be short).
+            # The optimizer step averages over the samples of its group: each minibatch's mean loss
+            # weighs by its share of the group's samples, so a short last minibatch's samples count
+            # as much as the others' (dividing by the number of minibatches gave each of them up to
+            # minibatch_size times the weight of a sample in a full minibatch).
             group_start = minibatch_index - minibatch_index % grad_accum_steps
             group_size = min(grad_accum_steps, n_minibatches - group_start)
-            backward(losses.loss / group_size)
+            group_samples = min((group_start + group_size) * minibatch_size, n_samples) - group_start * minibatch_size
+            backward(losses.loss * (len(samples.advantages) / group_samples))
 
             if minibatch_index + 1 == group_start + group_size:
                 grad_norm = float(clip_grad_norm(policy.parameters(), settings.max_grad_norm))
