@@ -301,7 +301,9 @@ def test_a_short_last_minibatch_weighs_its_samples_as_the_others():
     cut_policy, whole_policy = TinyPolicy(), TinyPolicy()
     rollout = random_rollout(1, 3)
     _, cut_steps = update(cut_policy, copy.deepcopy(rollout), minibatch_size=2, grad_accum_steps=2, normalize_advantage=False)
-    _, whole_steps = update(whole_policy, copy.deepcopy(rollout), minibatch_size=3, grad_accum_steps=1, normalize_advantage=False)
+    _, whole_steps = update(
+        whole_policy, copy.deepcopy(rollout), minibatch_size=3, grad_accum_steps=1, normalize_advantage=False
+    )
     assert cut_steps == whole_steps == 1
     for name, value in cut_policy.state_dict().items():
         torch.testing.assert_close(value, whole_policy.state_dict()[name], rtol=1e-5, atol=1e-7)
