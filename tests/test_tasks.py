@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -298,3 +299,226 @@ def test_a_text_only_task_that_cannot_describe_its_env_says_so_when_the_env_is_m
     task = Balance("balance", "CartPole-v1", action_words=["left", "right"])
     with pytest.raises(TaskError, match="cannot put CartPole-v1's observations into words for --text-only"):
         task.make_agent_env(text_only=True)
+
+
+# -------------------------------------------------------------- a user's own env, the rough edges
+MISBEHAVING_ENVS = """
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from vlm_ppo.tasks import Task
+
+
+class Endless(gym.Env):
+    \"\"\"Never ends; reset may ignore its seed; the expert's move is its first action.\"\"\"
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, honour_seed=True, start=0):
+        self.action_space = spaces.Discrete(3, start=start)
+        self.observation_space = spaces.Text(max_length=40, charset="at 0123456789")
+        self.honour_seed = honour_seed
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        rng = self.np_random if self.honour_seed else np.random.default_rng()  # or an unseeded generator
+        self.position = int(rng.integers(10**6))
+        return f"at {self.position}", {}
+
+    def step(self, action):
+        self.position += 1
+        return f"at {self.position}", 0.0, False, False, {}
+
+
+class Reports(gym.Env):
+    \"\"\"One step; its return is +1 but it says the episode failed (info is_success).\"\"\"
+
+    action_space = spaces.Discrete(2)
+    observation_space = spaces.Text(max_length=40)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return "go", {}
+
+    def step(self, action):
+        return "done", 1.0, True, False, {"is_success": False}
+
+
+class NeedsArguments(Task):
+    pass
+
+
+class Asserts(Endless):
+    def __init__(self, size=1):
+        assert size > 0, "size must be positive"
+        super().__init__()
+
+
+def missing_dependency(**kwargs):
+    raise gym.error.DependencyNotInstalled("box9d is not installed, run `pip install box9d`")
+
+
+gym.register("Endless-v0", entry_point=Endless)
+gym.register("Plain", entry_point=Endless, max_episode_steps=5)
+gym.register("Reports-v0", entry_point=Reports)
+gym.register("Asserts-v0", entry_point=Asserts)
+gym.register("NeedsBox9d-v0", entry_point=missing_dependency)
+gym.register("NeedsBox9dModule-v0", entry_point="user_box9d_env_module:Env")
+"""
+
+
+@pytest.fixture
+def misbehaving(tmp_path, monkeypatch):
+    (tmp_path / "user_misbehaving_envs.py").write_text(MISBEHAVING_ENVS)
+    (tmp_path / "user_box9d_env_module.py").write_text(
+        "import gymnasium as gym\nraise gym.error.DependencyNotInstalled('box9d is not installed')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "user_misbehaving_envs"
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        ("FrozenLake-v1", {"map_name": "9x9"}, "KeyError: '9x9'"),  # Gymnasium's own: a dict lookup
+        ("user_misbehaving_envs:Asserts-v0", {"size": 0}, "AssertionError: size must be positive"),
+        ("user_misbehaving_envs:NeedsBox9d-v0", {}, "DependencyNotInstalled: box9d is not installed"),
+        ("user_misbehaving_envs:NeedsBox9dModule-v0", {}, "box9d is not installed"),
+    ],
+)
+def test_an_env_that_cannot_be_made_is_one_task_error_naming_the_options(misbehaving, name, kwargs, message):
+    task = make_task(name, ["a", "b", "c", "d"], "Do it.")
+    try:
+        task.make_agent_env(text_only=True, **kwargs)
+    except TaskError as error:
+        assert message in str(error) and "\n" not in str(error)
+        assert all(f"{key!r}: {value!r}" in str(error) for key, value in kwargs.items())  # the options it was given
+    else:
+        pytest.fail(f"{name} with {kwargs} was made")
+
+
+def test_the_cli_refuses_a_bad_env_option_with_exit_code_2_before_loading_a_model(capsys):
+    code = main(["eval", "--model", "/nonexistent", "--task", "FrozenLake-v1", "--action-words", "left", "down", "right",
+                 "up", "--task-description", "A lake.", "--env-kwargs", "{map_name: 9x9}"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "KeyError: '9x9'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_factory_that_raises_is_one_task_error(misbehaving):
+    with pytest.raises(TaskError, match=r"user_misbehaving_envs:NeedsArguments\(\) failed: TypeError: .*missing"):
+        make_task("user_misbehaving_envs:NeedsArguments")
+
+
+def test_an_unversioned_env_id_of_a_module_is_an_env_not_a_factory(misbehaving):
+    task = make_task("user_misbehaving_envs:Plain", ["a", "b", "c"], "Walk.")
+    assert isinstance(task, GymTask)
+    env = task.make_agent_env(text_only=True)
+    env.reset(seed=0)
+    assert sum(1 for _ in iter(lambda: any(env.step('{"action": "a"}')[2:4]), True)) == 4  # 5 steps in all
+
+
+def test_only_an_env_without_a_time_limit_is_cut_at_1000_steps(misbehaving):
+    from vlm_ppo.tasks.task import episode_step_cap, time_limit
+
+    assert time_limit(gym.make("FrozenLake-v1")) == 100 and episode_step_cap(gym.make("FrozenLake-v1")) == 1000
+    assert time_limit(gym.make("user_misbehaving_envs:Endless-v0")) is None
+    long = gym.make("user_misbehaving_envs:Endless-v0", max_episode_steps=1500)
+    assert time_limit(long) == 1500 and episode_step_cap(long) == 1500
+    wrapped = gym.wrappers.TimeLimit(gym.make("user_misbehaving_envs:Endless-v0"), 2500)
+    assert episode_step_cap(wrapped) == 2500
+
+
+def test_evaluation_plays_an_episode_to_a_time_limit_beyond_1000_steps(misbehaving):
+    from types import SimpleNamespace
+
+    from vlm_ppo.evaluation import evaluate_policy
+
+    task = make_task("user_misbehaving_envs:Endless-v0", ["a", "b", "c"], "Walk.")
+    policy = SimpleNamespace(act=lambda images, prompts: SimpleNamespace(answers=['{"action": "a"}'] * len(prompts),
+                                                                        finished=[True] * len(prompts)))  # fmt: skip
+    result = evaluate_policy(policy, task, episodes=1, batch=1, text_only=True, env_kwargs={"max_episode_steps": 1200},
+                             progress=False)  # fmt: skip
+    assert result.episodes == 1 and result.returns == [0.0]  # ended by its TimeLimit at step 1200
+    with pytest.raises(ValueError, match="has run 1000 steps without ending"):
+        evaluate_policy(policy, task, episodes=1, batch=1, text_only=True, progress=False)
+
+
+def test_demonstrations_of_an_endless_env_stop_with_one_line_and_leave_no_data(misbehaving, tmp_path):
+    from vlm_ppo.sft_data import build_sft_dataset
+
+    class Walker(GymTask):
+        def expert(self, env):
+            return Advice(0, "a", "always a")
+
+    register_task(Walker("user_misbehaving_envs:Endless-v0", ["a", "b", "c"], "Walk."), replace=True)
+    try:
+        with pytest.raises(ValueError, match="sft-data: an episode of task .* has run 1000 steps without ending"):
+            build_sft_dataset("user_misbehaving_envs:Endless-v0", 1, tmp_path / "data", text_only=True, progress=False)
+        assert not (tmp_path / "data").exists()
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(ValueError, match="1000 steps"):
+            build_sft_dataset("user_misbehaving_envs:Endless-v0", 1, tmp_path / "empty", text_only=True, progress=False)
+        assert list((tmp_path / "empty").iterdir()) == []
+    finally:
+        from vlm_ppo import tasks
+
+        tasks._TASKS.pop("user_misbehaving_envs:Endless-v0")
+
+
+def test_a_mistake_of_a_discrete_space_with_a_start_is_never_the_experts_own_move(misbehaving):
+    task = make_task("user_misbehaving_envs:Endless-v0", ["a", "b", "c"], "Walk.")
+    env = task.make_agent_env(text_only=True, start=5)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    mistakes = [task.mistake(env, Advice(6, "b", "b it is"), rng) for _ in range(60)]
+    assert {(m.action, m.word) for m in mistakes} == {(5, "a"), (7, "c")}
+
+
+@pytest.mark.parametrize("words", [["left ", "down", "right", "up"], ["left", "down", "right", ""]])
+def test_action_words_the_parser_could_never_read_are_refused(words):
+    with pytest.raises(TaskError, match="non-empty text without surrounding spaces"):
+        make_task("FrozenLake-v1", words, "A lake.").make_agent_env()
+
+
+def test_a_prompt_outside_printable_ascii_is_refused_and_an_ascii_one_passes_the_env_checker():
+    from gymnasium.utils.env_checker import check_env
+
+    with pytest.raises(TaskError, match="--task-description holds characters outside printable ASCII \\('é—'\\)"):
+        make_task("FrozenLake-v1", ["left", "down", "right", "up"], "Un lac gelé — traverse-le.")
+    env = make_task("FrozenLake-v1", ["left", "down", "right", "up"], "A frozen lake.").make_agent_env(text_only=True)
+    check_env(env, skip_render_check=True)
+
+
+def test_a_render_mode_without_frames_is_named_for_an_image_agent():
+    task = make_task("FrozenLake-v1", ["left", "down", "right", "up"], "A lake.")
+    with pytest.raises(TaskError, match="render_mode 'ansi' gives the model no frames"):
+        task.make_agent_env(render_mode="ansi")
+
+
+def test_success_is_the_envs_own_is_success_when_it_reports_one(misbehaving):
+    task = make_task("user_misbehaving_envs:Reports-v0", ["a", "b"], "Go.")
+    assert task.is_success(1.0, {"is_success": False}) is False
+    assert task.is_success(-1.0, {"is_success": True}) is True
+    assert task.is_success(1.0, {}) is True and task.is_success(0.0, {}) is False
+
+
+@pytest.mark.parametrize("honour_seed", [True, False])
+def test_a_resume_warns_when_an_env_does_not_replay_from_its_seed(misbehaving, honour_seed):
+    import warnings
+
+    from vlm_ppo.rollout import SeededEnvs
+
+    task = make_task("user_misbehaving_envs:Endless-v0", ["a", "b", "c"], "Walk.")
+    saved = SeededEnvs(lambda: task.make_agent_env(text_only=True, honour_seed=honour_seed, max_episode_steps=50), 2)
+    for index in range(2):
+        saved.reset(index, 7 + index)
+        saved.step(index, '{"action": "b"}')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fresh = SeededEnvs(lambda: task.make_agent_env(text_only=True, honour_seed=honour_seed, max_episode_steps=50), 2)
+        observations = fresh.restore(saved.state())
+    messages = [str(w.message) for w in caught if "replayed from their seeds" in str(w.message)]
+    assert bool(messages) == (not honour_seed), messages
+    assert all(m.startswith("2 of 2 envs") for m in messages)
+    assert (fresh.views == saved.views) == honour_seed and len(observations) == 2

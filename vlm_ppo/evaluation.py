@@ -17,8 +17,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from vlm_ppo.policy import VLMPolicy
-from vlm_ppo.rollout import EpisodeLog, GroupCollector, SeededEnvs, endless_episode, stack_observations
+from vlm_ppo.rollout import EpisodeLog, GroupCollector, SeededEnvs, stack_observations
 from vlm_ppo.tasks import Task
+from vlm_ppo.tasks.task import endless_episode, episode_step_cap
 
 EVAL_SEED_OFFSET = 1_000_000_000
 
@@ -75,6 +76,7 @@ def evaluate_policy(
         raise ValueError(f"the evaluation seed must be non-negative, got {seed}")
     seeds = [EVAL_SEED_OFFSET + seed + k for k in range(episodes)]
     envs = SeededEnvs(lambda: task.make_agent_env(chain_of_thought, text_only, **(env_kwargs or {})), min(batch, episodes))
+    cap = episode_step_cap(envs.envs[0], GroupCollector.MAX_EPISODE_STEPS)
     next_seed = iter(seeds)
     slot_seeds = [next(next_seed) for _ in range(len(envs))]
     observations = [envs.reset(i, slot_seeds[i]) for i in range(len(envs))]
@@ -101,10 +103,10 @@ def evaluate_policy(
                     continue
                 slot_seeds[slot] = seed_for_slot
                 observation = envs.reset(slot, seed_for_slot)
-            elif lengths[slot] >= GroupCollector.MAX_EPISODE_STEPS:
+            elif lengths[slot] >= cap:
                 bar.close()
                 envs.close()
-                raise ValueError(endless_episode("eval", task.name, GroupCollector.MAX_EPISODE_STEPS))
+                raise ValueError(endless_episode("eval", task.name, cap))
             observations[slot] = observation
             still_active.append(slot)
         active = still_active

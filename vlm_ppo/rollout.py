@@ -14,6 +14,7 @@ one.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ import torch
 from vlm_ppo.buffer import VLMRolloutBuffer, bootstrap_truncated
 from vlm_ppo.group_advantages import anchor_key, gigpo_advantages, grpo_advantages, rloo_advantages
 from vlm_ppo.tasks import Task
+from vlm_ppo.tasks.task import UNLIMITED_EPISODE_STEPS, endless_episode, episode_step_cap
 
 TRAIN_SEED_LIMIT = 10**9
 
@@ -33,15 +35,6 @@ def episode_seed(seed: int, *stream: int) -> int:
     """The reset seed of one training episode: ``seed`` and the episode's coordinates (rank, env,
     episode number, ...) mixed by NumPy's ``SeedSequence``, below 10^9."""
     return int(np.random.SeedSequence([seed, *stream]).generate_state(1, np.uint64)[0] % TRAIN_SEED_LIMIT)
-
-
-def endless_episode(who: str, task_name: str, limit: int) -> str:
-    """The one-line error for an episode that has not ended after ``limit`` steps."""
-    return (
-        f"{who}: an episode of task {task_name!r} has run {limit} steps without ending; episodes are played to "
-        "their end, so give the env a time limit (gymnasium.wrappers.TimeLimit, or max_episode_steps when "
-        "registering it)"
-    )
 
 
 class SeededEnvs:
@@ -55,6 +48,7 @@ class SeededEnvs:
         self.envs = [make_env() for _ in range(count)]
         self.seeds: list[int | None] = [None] * count
         self.answers: list[list[str]] = [[] for _ in range(count)]
+        self.views: list[str | None] = [None] * count  # what each env shows now, hashed (anchor_key)
 
     def __len__(self) -> int:
         return len(self.envs)
@@ -63,23 +57,32 @@ class SeededEnvs:
         """Start env ``index``'s next episode from ``seed``; returns its first observation."""
         self.seeds[index], self.answers[index] = int(seed), []
         observation, _ = self.envs[index].reset(seed=int(seed))
+        self.views[index] = _view(observation)
         return observation
 
     def step(self, index: int, answer: str):
         """Env ``index`` takes ``answer``; Gymnasium's ``(observation, reward, terminated, truncated, info)``."""
         self.answers[index].append(answer)
-        return self.envs[index].step(answer)
+        result = self.envs[index].step(answer)
+        self.views[index] = _view(result[0])
+        return result
 
     def state(self) -> list[dict[str, Any]]:
-        """Every env's episode seed and the answers it has taken since."""
-        return [{"seed": seed, "answers": list(answers)} for seed, answers in zip(self.seeds, self.answers)]
+        """Every env's episode seed, the answers it has taken since, and a hash of what it shows."""
+        return [
+            {"seed": seed, "answers": list(answers), "view": view}
+            for seed, answers, view in zip(self.seeds, self.answers, self.views)
+        ]
 
     def restore(self, states: Sequence[dict[str, Any]]) -> list[dict | None]:
         """Replay :meth:`state`: reset each env with its seed and take its answers again; returns
-        the observations the envs are at (None for an env that had not started)."""
+        the observations the envs are at (None for an env that had not started). Warns when an
+        env does not come back to what it showed: it does not honour ``reset(seed=...)`` (or draws
+        from a generator the seed does not reach), so the run continues, but not exactly."""
         if len(states) != len(self.envs):
             raise ValueError(f"the saved state holds {len(states)} envs, this run has {len(self.envs)}")
         observations: list[dict | None] = []
+        differ = 0
         for index, state in enumerate(states):
             if state["seed"] is None:
                 observations.append(None)
@@ -88,11 +91,24 @@ class SeededEnvs:
             for answer in state["answers"]:
                 observation, *_ = self.step(index, answer)
             observations.append(observation)
+            differ += state.get("view") is not None and state["view"] != self.views[index]
+        if differ:
+            warnings.warn(
+                f"{differ} of {len(states)} envs replayed from their seeds and answers show another state than "
+                "when they were saved: the env does not honour reset(seed=...) (or draws from a generator the seed "
+                "does not reach), so this resume is not exact",
+                stacklevel=2,
+            )
         return observations
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+def _view(observation: dict) -> str:
+    """A hash of what an agent env's observation shows (its image and prompt)."""
+    return anchor_key(observation.get("image"), observation["prompt"])
 
 
 def stack_observations(observations: Sequence[dict]) -> tuple[np.ndarray | None, list[str]]:
@@ -267,9 +283,10 @@ class GroupCollector:
     """
 
     GROUP_STREAM = 0x6A0
-    MAX_EPISODE_STEPS = 1000
-    """Longer episodes are refused: groups are played to their end, so an env that never ends
-    would otherwise hang the run with its buffer growing (evaluation refuses them too)."""
+    MAX_EPISODE_STEPS = UNLIMITED_EPISODE_STEPS
+    """Longer episodes of an env without a time limit are refused (:func:`episode_step_cap`):
+    groups are played to their end, so an env that never ends would otherwise hang the run with
+    its buffer growing (evaluation refuses them too)."""
 
     def __init__(
         self,
@@ -323,6 +340,7 @@ class GroupCollector:
         returns = np.zeros(len(self.envs))
         active = list(range(len(self.envs)))
         length = 0  # every group starts together: the longest episode so far
+        cap = episode_step_cap(self.envs.envs[0], self.MAX_EPISODE_STEPS)
         while active:
             length += 1
             images, prompts = stack_observations([observations[i] for i in active])
@@ -356,8 +374,8 @@ class GroupCollector:
                     still_active.append(env)
             on_step(len(active))
             active = still_active
-            if active and length >= self.MAX_EPISODE_STEPS:
-                raise ValueError(endless_episode(self.algo, self.task.name, self.MAX_EPISODE_STEPS))
+            if active and length >= cap:
+                raise ValueError(endless_episode(self.algo, self.task.name, cap))
         advantages = self._advantages(steps, returns)
         self.buffer = self._fill(steps, advantages, rng)
         return log

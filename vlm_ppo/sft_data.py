@@ -39,6 +39,7 @@ The directory written::
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from vlm_ppo.tasks import TaskError, make_task
+from vlm_ppo.tasks.task import endless_episode, episode_step_cap
 
 FORMAT_VERSION = 2
 INFO_FILE = "dataset.json"
@@ -213,6 +215,8 @@ def build_sft_dataset(
     returns: list[float] = []
     wins: list[bool] = []
     mistakes = 0
+    cap = episode_step_cap(env)
+    existed = out.exists()
     try:
         env.reset(seed=seed)
         if task.expert(env) is None:
@@ -251,8 +255,13 @@ def build_sft_dataset(
                     total += float(reward)
                     step += 1
                     done = terminated or truncated
+                    if not done and step >= cap:
+                        raise ValueError(endless_episode("sft-data", task.name, cap))
                 returns.append(total)
                 wins.append(bool(task.is_success(total, info)))
+    except BaseException:
+        _remove_unfinished(out, existed)  # an unfinished dataset is not left to be mistaken for data
+        raise
     finally:
         env.close()
     info = DatasetInfo(
@@ -274,6 +283,18 @@ def build_sft_dataset(
     (out / LLAVA_FILE).write_text(json.dumps(llava, indent=1) + "\n", encoding="utf-8")
     (out / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
     return info
+
+
+def _remove_unfinished(out: Path, existed: bool) -> None:
+    """Remove what an interrupted :func:`build_sft_dataset` wrote into ``out`` (an empty
+    directory, or none, when it began)."""
+    if not out.exists():
+        return
+    if not existed:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- reading

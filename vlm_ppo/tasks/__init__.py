@@ -84,7 +84,9 @@ def make_task(name: str, action_words: Sequence[str] | None = None, description:
             )
         return registered
     if _FACTORY.match(name):
-        return _from_factory(name)
+        task = _from_factory(name)
+        if task is not None:
+            return task
     try:
         env_spec(name)
     except (gym.error.Error, ModuleNotFoundError) as error:
@@ -95,16 +97,23 @@ def make_task(name: str, action_words: Sequence[str] | None = None, description:
     return GymTask(name, action_words or (), description or "")
 
 
-def _from_factory(reference: str) -> Task:
+def _from_factory(reference: str) -> Task | None:
+    """The task ``module:factory`` makes; None when ``module`` has no such attribute but registered
+    a Gymnasium env of that name (an unversioned id such as ``my_envs:Plain`` is both forms)."""
     module_name, factory_name = reference.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise TaskError(f"cannot import {module_name!r} for the task {reference!r}: {error}") from None
     factory = getattr(module, factory_name, None)
+    if factory is None and factory_name in gym.registry:
+        return None
     if not callable(factory):
         raise TaskError(f"{module_name} has no callable {factory_name!r} to make the task {reference!r}")
-    task = factory()
+    try:
+        task = factory()
+    except Exception as error:  # the user's code: one line that names it (a class given for its factory, say)
+        raise TaskError(f"{reference}() failed: {type(error).__name__}: {error}") from None
     if not isinstance(task, Task):
         raise TaskError(f"{reference} returned {type(task).__name__}, not a vlm_ppo.tasks.Task")
     return task

@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from vlm_ppo.tasks.task import Task, TaskError, is_image_space
+from vlm_ppo.tasks.task import Task, TaskError, check_prompt, is_image_space
 
 
 class GymTask(Task):
@@ -47,6 +47,7 @@ class GymTask(Task):
             )
         if not description or not description.strip():
             raise TaskError(f"{env_id} needs a task description (--task-description): the prompt says what the task is")
+        check_prompt(description.strip(), env_id, "--task-description")
         super().__init__(name=env_id, env_id=env_id, env_kwargs=env_kwargs, action_words=action_words, preset=preset)
         self.description = description.strip()
 
@@ -68,9 +69,15 @@ class GymTask(Task):
             )
         if not text_only and not isinstance(env.observation_space, spaces.Dict) and not is_image_space(env.observation_space):
             env.close()
+            if env.render_mode is not None and env.render_mode != "rgb_array":
+                raise TaskError(
+                    f"{self.env_id} has no image observations and render_mode {env.render_mode!r} gives the model no "
+                    "frames: leave render_mode out (rgb_array is chosen where the env has it), or use --text-only"
+                )
             raise TaskError(
-                f"{self.env_id} has no image observations and no 'rgb_array' render mode (render modes: "
-                f"{list(modes)}); use --text-only"
+                f"{self.env_id} has no image observations and renders no 'rgb_array' frames (render modes: "
+                f"{list(modes) or 'unknown'}); pass --env-kwargs '{{render_mode: rgb_array}}' if it has them, or use "
+                "--text-only"
             )
         return env
 
@@ -119,6 +126,6 @@ def _metadata(spec) -> dict:
         creator = (
             gym.envs.registration.load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
         )
-    except (ImportError, AttributeError, ValueError):
+    except (ImportError, AttributeError, ValueError, gym.error.Error):  # gym.make then says what is missing
         return {}
     return getattr(creator, "metadata", {}) or {}

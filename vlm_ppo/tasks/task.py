@@ -81,12 +81,15 @@ class Task:
         """The env: ``gym.make`` of ``env_id`` with the task's and the run's kwargs. For image
         agents, an env that renders ``rgb_array`` frames but does not observe images gets its
         frames added to the observation (Gymnasium's ``AddRenderObservation``, as ``"pixels"``)."""
+        kwargs = {**self.env_kwargs, **env_kwargs}
         try:
-            env = gym.make(self.env_id, **{**self.env_kwargs, **env_kwargs})
-        except (gym.error.Error, TypeError, ValueError) as error:
+            env = gym.make(self.env_id, **kwargs)
+        except (gym.error.Error, ImportError, TypeError, ValueError, KeyError, AssertionError) as error:
+            # An env's constructor says "bad option" in many ways: Gymnasium's own raise KeyError
+            # (FrozenLake's map_name), AssertionError or DependencyNotInstalled, too.
             raise TaskError(
-                f"task {self.name!r} cannot make its env {self.env_id!r} with "
-                f"{env_kwargs or self.env_kwargs or 'no options'}: {error}"
+                f"task {self.name!r} cannot make its env {self.env_id!r} with {kwargs or 'no options'}: "
+                f"{type(error).__name__}: {error}"
             ) from None
         if not text_only and not is_image_space(env.observation_space) and env.render_mode == "rgb_array":
             env = gym.wrappers.AddRenderObservation(env, render_only=False)
@@ -123,6 +126,11 @@ class Task:
             )
         if len({word.lower() for word in words}) != len(words):
             raise TaskError(f"the action words of {self.env_id} must differ (ignoring case): {list(words)}")
+        unreadable = [word for word in words if not isinstance(word, str) or not word.strip() or word != word.strip()]
+        if unreadable:  # the parser strips the answer's value, so such a word could never be chosen
+            raise TaskError(
+                f"the action words of {self.env_id} must be non-empty text without surrounding spaces: {unreadable}"
+            )
         if text_only and type(self).observation_text is Task.observation_text and not hasattr(env.unwrapped, "describe"):
             raise TaskError(
                 f"task {self.name!r} cannot put {self.env_id}'s observations into words for --text-only: override "
@@ -207,23 +215,76 @@ class Task:
         """A plausible wrong move in place of ``advice``, with a reason in the expert's words, for
         deliberately weak demonstrations. By default: another action, the same reason."""
         words = self.action_words(env)
-        others = [i for i in range(len(words)) if i != advice.action]
-        action = others[int(rng.integers(len(others)))]
-        return Advice(action, words[action], advice.reason, advice.facts)
+        start = discrete_start(env)  # Advice.action is the env's action: start + the word's index
+        others = [i for i in range(len(words)) if start + i != advice.action]
+        index = others[int(rng.integers(len(others)))]
+        return Advice(start + index, words[index], advice.reason, advice.facts)
 
     # ------------------------------------------------------------------ outcomes
     def is_success(self, episode_return: float, info: Mapping[str, Any]) -> bool:
-        """Whether a finished episode succeeded; by default a positive return (the paper's count
-        for the card games).
+        """Whether a finished episode succeeded: the env's own ``info["is_success"]`` when its last
+        step reports one (Stable-Baselines3's convention), else a positive return (the paper's
+        count for the card games).
 
         :param info: the episode's last step info.
         """
+        if info.get("is_success") is not None:
+            return bool(info["is_success"])
         return episode_return > 0
 
     def episode_metrics(self, info: Mapping[str, Any]) -> dict[str, float]:
         """Extra numbers about a finished episode (keys from ``metrics``), averaged over the
         episodes that report them; from the episode's last step info. None by default."""
         return {}
+
+
+UNLIMITED_EPISODE_STEPS = 1000
+"""Steps after which an episode of an env without a time limit is refused: episodes are played to
+their end (evaluation, the group methods, demonstrations), so an env that never ends would hang."""
+
+
+def time_limit(env: gym.Env) -> int | None:
+    """The env's own time limit: the ``max_episode_steps`` of a ``TimeLimit`` among its wrappers
+    or of its spec; None: it has none."""
+    limits = []
+    layer = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            limits.append(int(layer._max_episode_steps))
+        layer = layer.env
+    spec = getattr(env, "spec", None)
+    if spec is not None and spec.max_episode_steps is not None:
+        limits.append(int(spec.max_episode_steps))
+    return min(limits) if limits else None
+
+
+def episode_step_cap(env: gym.Env, unlimited: int = UNLIMITED_EPISODE_STEPS) -> int:
+    """How many steps an episode of ``env`` may run before it is refused as endless: ``unlimited``
+    without a time limit; with one, at least that limit, so a long limit (an Atari game's
+    thousands of steps) is the env's to enforce."""
+    limit = time_limit(env)
+    return unlimited if limit is None else max(unlimited, limit)
+
+
+def endless_episode(who: str, task_name: str, limit: int) -> str:
+    """The one-line error for an episode that has not ended after ``limit`` steps."""
+    return (
+        f"{who}: an episode of task {task_name!r} has run {limit} steps without ending; episodes are played to "
+        "their end, so give the env a time limit (gymnasium.wrappers.TimeLimit, or max_episode_steps when "
+        "registering it)"
+    )
+
+
+def discrete_start(env: gym.Env) -> int:
+    """The ``start`` of the ``Discrete`` action space under an agent env's text actions (the
+    i-th action word is action ``start + i``); 0 when there is none."""
+    layer = env
+    while True:
+        if isinstance(layer.action_space, spaces.Discrete):
+            return int(layer.action_space.start)
+        if not isinstance(layer, gym.Wrapper):
+            return 0
+        layer = layer.env
 
 
 def answer_json(fields: Mapping[str, object]) -> str:
@@ -249,9 +310,27 @@ class AgentObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
 
     def observation(self, observation) -> dict:
         prompt = self.task.prompt(self.env, self.chain_of_thought, self.text_only, observation)
+        check_prompt(prompt, self.task.name)
         if self.text_only:
             return {"prompt": prompt}
         return {"image": self.task.image(self.env, observation), "prompt": prompt}
+
+
+PROMPT_CHARSET = frozenset(text_space().character_set)
+
+
+def check_prompt(text: str, task_name: str, what: str = "prompt") -> None:
+    """Refuse a prompt outside the agent env's declared ``Text`` space (printable ASCII, at most
+    ``PROMPT_MAX_LENGTH`` characters), naming what falls outside, rather than hand Gymnasium's
+    checkers and users observations that break the space's promise."""
+    outside = sorted(set(text) - PROMPT_CHARSET)
+    if outside:
+        raise TaskError(
+            f"task {task_name!r}: its {what} holds characters outside printable ASCII ({''.join(outside)!r}); "
+            "the agent env's prompts are ASCII text, so write them in ASCII"
+        )
+    if len(text) > PROMPT_MAX_LENGTH:
+        raise TaskError(f"task {task_name!r}: its {what} has {len(text)} characters, more than {PROMPT_MAX_LENGTH}")
 
 
 def is_image_space(space: gym.Space) -> bool:
