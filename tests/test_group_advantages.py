@@ -243,6 +243,79 @@ def test_a_short_last_minibatch_weighs_its_answers_as_the_others(minibatch_size,
     torch.testing.assert_close(step(minibatch_size, grad_accum_steps), step(3, 1), rtol=1e-5, atol=1e-7)
 
 
+def test_a_gigpo_collector_gives_each_step_its_episode_and_anchor_state_advantage():
+    """Two GiGPO groups of four text NumberLine episodes (γ 0.8, ω 0.3), a stub policy answering
+    "+" or "-" at random. Replaying each episode alone gives its rewards and the prompt of every
+    state it answered in; by hand: A = (R - mean R of the group) / (std + 1e-6) plus 0.3 times the
+    discounted return from the step, normalised over the steps of the group answered in the same
+    state (0 for a state met once). Keying anchors on the next state, passing γ for ω, or
+    pooling the groups' anchors all break it."""
+    from types import SimpleNamespace
+
+    from vlm_ppo.rollout import GroupCollector, SeededEnvs
+    from vlm_ppo.tasks import make_task
+
+    answer_rng = np.random.default_rng(5)
+
+    def act(images, prompts):
+        n = len(prompts)
+        return SimpleNamespace(
+            answers=[f'{{"action": "{answer_rng.choice(["+", "-"])}"}}' for _ in range(n)],
+            finished=[True] * n,
+            tokens=torch.zeros(n, 1, dtype=torch.long),
+            token_mask=torch.ones(n, 1, dtype=torch.bool),
+            action_mask=torch.ones(n, 1, dtype=torch.bool),
+            log_probs=torch.zeros(n),
+            token_log_probs=torch.zeros(n, 1),
+        )
+
+    task = make_task("gym_cards/NumberLine-v0")
+    envs = SeededEnvs(lambda: task.make_agent_env(True, True), 8)
+    collector = GroupCollector(
+        task, envs, 2, 4, 1, 0, "gigpo", True, 0.3, 0.8,
+        lambda steps: VLMRolloutBuffer(steps, 1, 1, None, 0.9, 1.0, rng=np.random.default_rng(0)),
+    )  # fmt: skip
+    collector.collect(SimpleNamespace(act=act), 0.0, np.random.default_rng(0))
+
+    def normalised(values):
+        values = np.asarray(values, dtype=np.float64)
+        return np.zeros_like(values) if len(values) < 2 else (values - values.mean()) / (values.std(ddof=1) + 1e-6)
+
+    returns, step_returns, states = [], [], []  # per episode: its return; per step: G_t and the state
+    for seed, answers in zip(envs.seeds, envs.answers):  # replayed alone
+        env = task.make_agent_env(True, True)
+        observation, _ = env.reset(seed=seed)
+        rewards, prompts = [], []
+        for answer in answers:
+            prompts.append(observation["prompt"])
+            observation, reward, *_ = env.step(answer)
+            rewards.append(reward)
+        returns.append(sum(rewards))
+        discounted, later = [], 0.0
+        for reward in reversed(rewards):
+            later = reward + 0.8 * later
+            discounted.insert(0, later)
+        step_returns.append(discounted)
+        states.append(prompts)
+    groups = [0, 0, 0, 0, 1, 1, 1, 1]
+    episode_advantage = np.concatenate([normalised(returns[:4]), normalised(returns[4:])])
+    step_advantage = [np.zeros(len(r)) for r in step_returns]
+    recurring = 0
+    for group in (0, 1):
+        members = [(e, t) for e in range(8) if groups[e] == group for t in range(len(states[e]))]
+        for state in {states[e][t] for e, t in members}:
+            same = [(e, t) for e, t in members if states[e][t] == state]
+            recurring += len(same) * (len(same) > 1)
+            for (e, t), value in zip(same, normalised([step_returns[e][t] for e, t in same])):
+                step_advantage[e][t] = value
+    lengths = [len(answers) for answers in envs.answers]
+    expected = [episode_advantage[e] + 0.3 * step_advantage[e][t] for t in range(max(lengths)) for e in range(8)
+                if lengths[e] > t]  # fmt: skip
+    assert any(np.abs(a).max() > 0.1 for a in step_advantage)  # the step level does contribute
+    np.testing.assert_allclose(collector.buffer.advantages[:, 0], expected, rtol=1e-6, atol=1e-9)
+    assert collector.anchor_counts == (recurring, sum(lengths)) and recurring > 0
+
+
 # ------------------------------------------------------------------------------ end to end
 GROUP = [
     "--task",

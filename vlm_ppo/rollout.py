@@ -316,6 +316,7 @@ class GroupCollector:
         self.rollouts = 0
         self.buffer: VLMRolloutBuffer | None = None
         self.groups_all_equal = float("nan")
+        self.anchor_counts = (0, 0)  # GiGPO: (steps whose state recurs in their group, steps)
 
     def state(self) -> dict[str, Any]:
         return {"rollouts": self.rollouts}
@@ -389,6 +390,11 @@ class GroupCollector:
         if self.algo == "rloo":
             return rloo_advantages(returns, groups)[episode]
         rewards = np.asarray([step.reward for step in steps])
+        # Without recurring states GiGPO's step level is 0 everywhere and it is GRPO: a prompt
+        # holding history or a step counter, or a renderer that is not pixel-exact, does that silently.
+        keys = [f"{groups[step.episode]}/{step.anchor}" for step in steps]
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        self.anchor_counts = (int((counts[inverse] > 1).sum()), len(steps))
         return gigpo_advantages(
             returns, groups, episode, rewards, [step.anchor for step in steps], self.gamma, self.step_coef, self.scale_std
         )

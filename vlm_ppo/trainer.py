@@ -57,6 +57,7 @@ METRICS = (
     "charts/unfinished_answer_rate",
     "charts/update_env_steps",
     "charts/groups_all_equal",
+    "charts/anchor_repeat_rate",
     "charts/learning_rate",
     "losses/policy_loss",
     "losses/value_loss",
@@ -270,6 +271,15 @@ class Trainer:
 
         return gather_object(values) if self.accelerator.num_processes > 1 else values
 
+    def _anchor_repeat_rate(self) -> float:
+        """GiGPO: the share of the update's steps (every process's) whose state recurs in their
+        group, the steps its step-level advantage can reach; NaN for the other algorithms."""
+        if self.config.algo != "gigpo":
+            return float("nan")
+        counts = self._gather([self.collector.anchor_counts])
+        steps = sum(total for _, total in counts)
+        return sum(repeated for repeated, _ in counts) / steps if steps else float("nan")
+
     def _largest_over_processes(self, count: int) -> int:
         return max(self._gather([count]))
 
@@ -328,6 +338,7 @@ class Trainer:
                     "charts/update_env_steps": update_steps,
                     # every process plays as many groups: the mean of their shares is the share of all
                     "charts/groups_all_equal": float(np.mean(self._gather([self.collector.groups_all_equal]))),
+                    "charts/anchor_repeat_rate": self._anchor_repeat_rate(),
                     **losses,
                     "time/rollout_seconds": rolled - started,
                     "time/update_seconds": finished - rolled,
