@@ -54,13 +54,22 @@ class KeySpan(NamedTuple):
 
 def _json_answer(text: str) -> tuple[dict, str] | None:
     """The answer's JSON object and the text it was parsed from (the answer from its first ``{``,
-    repaired), or None when no repair makes one. Repairs, tried in order: none, a closing ``}``,
+    repaired), or None when no repair makes one. First the object that starts at the first ``{``
+    and ends where it closes, when no ``action`` key follows it; then, up to the last ``}``,
+    repairs, tried in order: none, a closing ``}``,
     a closing ``"}``, then each of those with single quotes made double (when there are no double
     quotes). Every repair keeps the characters where they were, so spans in the parsed text are
     spans in the answer."""
     first = text.find("{")
     if first < 0:
         return None
+    try:  # a whole object first: prose after it holding a "}" must not spoil it
+        value, end = json.JSONDecoder().raw_decode(text, first)
+    except (ValueError, RecursionError):
+        pass
+    else:  # unless an "action" key follows it: then the last one counts, as the lenient scan reads it
+        if isinstance(value, dict) and not _QUOTED_KEY.search(text, end) and not _BARE_KEY.search(text, end):
+            return value, " " * first + text[first:end]
     last = text.rfind("}")
     body = text[first : last + 1] if last > first else text[first:]
     candidates = [body, body + "}", body + '"}']

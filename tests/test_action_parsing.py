@@ -117,6 +117,9 @@ def test_any_action_word_round_trips(prefix, word, quote, suffix):
         ('{"action": "stand", "thoughts": "maybe \\"action\\": \\"hit\\""', BLACKJACK, "stand"),
         # a repeated top-level key: the last, as json reads it
         ('{"action": "hit", "action": "stand"}', BLACKJACK, "stand"),
+        # text after the object that holds a brace (the object ends where it closes)
+        ('{"action": "stand", "thoughts": "not \'action\': \'hit\'"}\nThat is all {end}', BLACKJACK, "stand"),
+        ('{"action": "stand", "thoughts": "x"}\n(Done {here}; no more moves.)', BLACKJACK, "stand"),
     ],
 )
 def test_valid_json_is_read_by_its_top_level_action_key(answer, words, expected):

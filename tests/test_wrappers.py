@@ -148,3 +148,12 @@ def test_text_observations_cross_an_async_vector_env_without_shared_memory():
         envs.close()
     single = gym_cards.make_text_env("gym_cards/NumberLine-v0")
     assert list(observations) == [single.reset(seed=0)[0], single.reset(seed=1)[0]]
+
+
+def test_text_action_refuses_an_answer_that_is_not_text():
+    """An int handed to the text wrapper is a caller's mistake (an env action where the model's
+    answer belongs), not an unreadable answer to be played as a random move."""
+    env = gym_cards.make_text_env("gym_cards/Blackjack-v0")
+    env.reset(seed=0)
+    with pytest.raises(TypeError, match="takes the model's answer as text, got int 1"):
+        env.step(1)

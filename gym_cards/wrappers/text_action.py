@@ -55,6 +55,8 @@ class TextAction(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return self.env.reset(seed=seed, options=options)
 
     def step(self, answer: str):
+        if not isinstance(answer, (str, bytes)):  # a caller's mistake (an env action?), not a model's answer
+            raise TypeError(f"TextAction.step takes the model's answer as text, got {type(answer).__name__} {answer!r}")
         parsed = parse_action(answer, self.action_words, bare_word=self.bare_word)
         if parsed.action is not None:
             action = parsed.action
