@@ -496,6 +496,55 @@ def test_thor_backend_needs_a_display(monkeypatch):
         check_thor_available()
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"bogus": 1}, "TaskError", "unexpected keyword argument 'bogus'"),
+        ({"max_steps": "abc"}, "ValueError", "max_steps must be a whole number of at least 1, got 'abc'"),
+        ({"max_steps": 2.5}, "ValueError", "got 2.5"),
+        ({"max_steps": True}, "ValueError", "got True"),
+        ({"backend": "thor"}, "TaskError", "ThorUnavailableError: the 'thor' backend"),
+        ({"games": []}, "ValueError", "games is empty"),
+    ],
+)
+def test_bad_options_are_one_line_errors(alfworld, monkeypatch, kwargs, error, message):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ai2thor" else real(name, *a))
+    from vlm_ppo.alfworld import make_alfworld_env
+
+    with pytest.raises(ValueError) as caught:  # TaskError is a ValueError: the CLI's exit code 2
+        make_alfworld_env(**({"games": "shipped"} | kwargs))
+    assert type(caught.value).__name__ == error and message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_damaged_game_file_is_named(alfworld, tmp_path):
+    import shutil
+
+    folder = tmp_path / "json_2.1.1" / "train" / GAMES["pick_and_place_simple"].folder.parent.name
+    shutil.copytree(GAMES["pick_and_place_simple"].folder.parent, folder)
+    game_file = next(folder.rglob("game.tw-pddl"))
+    game_file.write_text("{not json")
+    with pytest.raises(ValueError, match=f"{game_file} is not valid JSON"):
+        resolve_games(tmp_path)
+    game_file.write_text(json.dumps({"solvable": True}))
+    from vlm_ppo.alfworld import make_alfworld_env
+
+    env = make_alfworld_env(games=tmp_path, text_only=True)
+    with pytest.raises(ValueError, match=f"{game_file} has no pddl_problem or pddl_domain"):
+        env.reset(seed=0)
+
+
+def test_the_step_limit_is_a_time_limit_gymnasium_and_the_trainer_see(alfworld):
+    from vlm_ppo.alfworld import make_alfworld_env
+    from vlm_ppo.tasks.task import episode_step_cap, time_limit
+
+    assert time_limit(make_alfworld_env(games="shipped")) == 50
+    long = make_alfworld_env(games="shipped", max_steps=1500)
+    assert time_limit(long) == 1500 and episode_step_cap(long) == 1500  # not refused as endless at 1,000
+
+
 def test_preset_is_the_papers():
     assert PRESET == {
         "num_steps": 1024,

@@ -44,11 +44,12 @@ import numpy as np
 from gymnasium import spaces
 
 from gym_cards.envs.base import image_shape
-from vlm_ppo.alfworld.games import Game, find_games, resolve_games, task_description
+from vlm_ppo.alfworld.games import Game, find_games, read_json, resolve_games, task_description
 from vlm_ppo.alfworld.projection import project_action
 from vlm_ppo.alfworld.prompts import alfworld_answer, alfworld_prompt, expert_thoughts
 from vlm_ppo.alfworld.render import render_text_frame
 from vlm_ppo.alfworld.reward import GC_MODES, ILLEGAL_PENALTY, WIN_REWARD, GoalConditions, facts_of, step_reward
+from vlm_ppo.tasks.task import TaskError
 
 ENV_ID = "alfworld/ALFWorld-v0"
 BACKENDS = ("text", "thor")
@@ -61,6 +62,10 @@ _TASK_LINE = re.compile(r"\s*Your task is to: [^\n]*")
 _ALFWORLD_MISSING = (
     "the ALFWorld env needs the alfworld package: pip install 'gym-cards-vlm-ppo[alfworld]' (or pip install alfworld==0.4.2)"
 )
+
+
+DEFAULT_MAX_STEPS = 50
+"""Steps before an episode is cut (truncated), RL4VLM's ALFWorld setting."""
 
 
 class ThorUnavailableError(RuntimeError):
@@ -102,7 +107,10 @@ class TextBackend:
 
     def start(self, game: Game) -> str:
         if self._loaded != game.path:  # parsing a game takes ~0.3 s; replaying one needs no reload
-            data = json.loads(game.path.read_text())
+            data = read_json(game.path)
+            missing = [key for key in ("pddl_problem", "pddl_domain") if key not in data]
+            if missing:
+                raise ValueError(f"{game.path} has no {' or '.join(missing)}: not an ALFWorld game file")
             self._env.load(data)  # the parsed data: TextWorld leaves a file open when given a path
             self._loaded = game.path
             if game.path not in self._goals:
@@ -263,7 +271,7 @@ class AlfWorldEnv(gym.Env):
         text_only: bool = False,
         chain_of_thought: bool = True,
         image_size: int | tuple[int, int] = 300,
-        max_steps: int = 50,
+        max_steps: int = DEFAULT_MAX_STEPS,
         gc_mode: str = "level",
         win_reward: float = WIN_REWARD,
         illegal_penalty: float = ILLEGAL_PENALTY,
@@ -281,8 +289,8 @@ class AlfWorldEnv(gym.Env):
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}")
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be at least 1, got {max_steps}")
+        if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+            raise ValueError(f"max_steps must be a whole number of at least 1, got {max_steps!r}")
         self._kwargs = dict(
             games=games,
             split=split,
@@ -304,6 +312,8 @@ class AlfWorldEnv(gym.Env):
             check_thor_available()  # before anything else: the clearest error first
         _require_alfworld()
         self.games: list[Game] = list(games) if isinstance(games, (list, tuple)) else resolve_games(games, split, task_types)
+        if not self.games:
+            raise ValueError("games is empty: give at least one game (or 'shipped', a directory, or None for $ALFWORLD_DATA)")
         self.backend_name = backend
         self.text_only = text_only
         self.chain_of_thought = chain_of_thought
@@ -537,5 +547,16 @@ def make_alfworld_env(env_id: str = ENV_ID, chain_of_thought: bool = True, text_
     """
     if env_id != ENV_ID:
         raise ValueError(f"unknown ALFWorld env id {env_id!r}; use {ENV_ID!r}")
-    env = gym.make(env_id, chain_of_thought=chain_of_thought, text_only=text_only, **env_kwargs)
+    try:
+        # The env cuts its episodes at max_steps itself; the TimeLimit (at the same step) tells
+        # the rest of Gymnasium, and the trainer's endless-episode cap, that it has a limit.
+        env = gym.make(
+            env_id,
+            chain_of_thought=chain_of_thought,
+            text_only=text_only,
+            max_episode_steps=env_kwargs.get("max_steps", DEFAULT_MAX_STEPS),
+            **env_kwargs,
+        )
+    except (TypeError, ThorUnavailableError) as error:  # an unknown option; the THOR backend not installed
+        raise TaskError(f"cannot make {env_id} with {env_kwargs or 'no options'}: {type(error).__name__}: {error}") from None
     return gym.wrappers.RecordEpisodeStatistics(env)

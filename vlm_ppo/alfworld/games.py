@@ -118,14 +118,25 @@ def find_games(root: str | os.PathLike, task_types: tuple[str, ...] | None = Non
         game_path = folder / GAME_FILE
         if not game_path.is_file():
             continue
-        traj = json.loads(traj_path.read_text())
+        traj = read_json(traj_path)
         if traj.get("task_type") not in TASK_TYPES or (task_types is not None and traj["task_type"] not in task_types):
             continue
-        with open(game_path) as file:
-            if not json.load(file).get("solvable"):
-                continue
+        if not read_json(game_path).get("solvable"):
+            continue
         games.append(Game(game_path, traj["task_type"], dict(traj.get("pddl_params", {}))))
     return games
+
+
+def read_json(path: Path) -> dict:
+    """A game's JSON file as an object; a ValueError naming the file when it is damaged (one
+    line, rather than a parser's position in a file nobody named among thousands)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); re-download or remove that game") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds a {type(data).__name__}, not a JSON object; re-download or remove that game")
+    return data
 
 
 def resolve_games(

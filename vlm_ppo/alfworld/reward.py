@@ -21,9 +21,11 @@ game's own PDDL goal instead, so it works for any goal of ALFWorld's library:
 
 So "put a hot potato in the dining table" has two conditions (``isHot ?o``, ``inReceptacle ?o
 ?r``): 0 at the start, 0.5 once some potato is hot (or some potato is on a dining table), 1 when
-one hot potato is on one. "Look at a book under the desk lamp" has three (lamp toggled, agent at
-the lamp's place, holding a book); "put two pencils in a drawer" two (one per pencil). The rate is
-1 exactly when the goal holds, which the tests check against the engine's ``won``.
+one hot potato is on one. "Look at a book under the desk lamp" has four (lamp toggled, agent at
+the lamp's place, holding a book, and the lamp in its receptacle, which holds from the start, so
+the rate starts at 0.25 there); "put two pencils in a drawer" two (one per pencil). The rate is
+1 exactly when the goal holds, which the tests check against the engine's ``won``. These are not
+THOR's hand-written counts (look-at: 2 conditions starting at 0; heat, cool and clean: 3).
 """
 
 from __future__ import annotations
