@@ -3,10 +3,12 @@
 import itertools
 from collections import Counter
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from conftest import cards, press, with_deal
 
+import gym_cards  # noqa: F401  (registers the envs)
 from gym_cards.envs.ez_points import EZPointsEnv
 from gym_cards.envs.formula_game import PLACEHOLDER
 from gym_cards.envs.points24 import Points24Env
@@ -197,3 +199,20 @@ def test_long_formula_frames_stay_inside_and_differ():
         frames.append(press(env, word)[0])
     assert all(f.shape == (300, 300, 3) for f in frames)
     assert all(not np.array_equal(a, b) for a, b in zip(frames, frames[1:]))
+
+
+@pytest.mark.parametrize("image_size", [56, 64, 80, 99, 112, 300, (56, 80), (80, 56)])
+def test_a_formula_of_the_longest_kind_is_drawn_inside_the_frame(image_size):
+    """19 tokens (the longest formula that can still be completed) at every size from the 56 px
+    minimum: the text shrinks until every token lies inside the frame. At 56 px, 8-pixel glyphs
+    put 11 of 20 tokens below it, state the image no longer showed."""
+    env = gym.make("gym_cards/Points24-v0", image_size=image_size)
+    env.reset(seed=0)
+    words = list(env.unwrapped.action_words)
+    for token in ["("] * 10 + ["1", "+"] + ["("] * 7:
+        env.step(words.index(token))
+    height, width = env.unwrapped.image_size
+    layout = env.unwrapped._formula_layout()
+    assert len(layout) == 19
+    for tile, x, y in layout:
+        assert 0 <= x and x + tile.shape[1] <= width and 0 <= y and y + tile.shape[0] <= height

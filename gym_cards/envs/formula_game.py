@@ -21,6 +21,10 @@ SOLVED_REWARD = 10.0
 MISTAKE_REWARD = -1.0
 
 
+MIN_TEXT_SIZE = 3
+"""The smallest glyphs (px) of the formula and its labels, reached only in frames under about 90 px."""
+
+
 class FormulaCardGameEnv(ImageGameEnv):
     """Shared rules; subclasses choose the deal, the operators and the formula length limit.
 
@@ -101,7 +105,10 @@ class FormulaCardGameEnv(ImageGameEnv):
 
     # ------------------------------------------------------------- rendering
     def _text_size(self) -> int:
-        return max(8, round(0.075 * min(self.image_size)))
+        # 8 px from 100 px frames on (7.5% of the side above 107 px); smaller frames get smaller
+        # labels, or the labels leave no room for a long formula under them (at 56 px).
+        side = min(self.image_size)
+        return max(8, round(0.075 * side)) if side >= 100 else min(7, round(0.09 * side))
 
     def _formula_top(self) -> int:
         return self._card_bottom + round(0.04 * self.image_size[0])
@@ -117,31 +124,43 @@ class FormulaCardGameEnv(ImageGameEnv):
         for card, (x, y) in zip(self.cards, grid.positions):
             paste(frame, card_face(card.rank, card.suit, grid.card_width, grid.card_height), x, y)
         self._card_bottom = grid.bottom
-        label = text_tile("Formula:", self._text_size(), WHITE, TABLE_GREEN, bold=True)
-        goal = text_tile(f"Target: {self.target}", self._text_size(), WHITE, TABLE_GREEN, bold=True)
+        size = self._text_size()
+        while True:  # the two labels side by side, with a gap, shrunk until they fit (narrow frames)
+            label = text_tile("Formula:", size, WHITE, TABLE_GREEN, bold=True)
+            goal = text_tile(f"Target: {self.target}", size, WHITE, TABLE_GREEN, bold=True)
+            if label.shape[1] + goal.shape[1] + max(2, size // 2) <= width - 2 * margin or size <= MIN_TEXT_SIZE:
+                break
+            size -= 1
         paste(frame, label, margin, self._formula_top())
         paste(frame, goal, width - margin - goal.shape[1], self._formula_top())
         frame.flags.writeable = False
         return frame
 
-    def _frame(self) -> np.ndarray:
-        frame = self._table.copy()
-        if not self.formula:
-            return frame
+    def _formula_layout(self) -> list[tuple[np.ndarray, int, int]]:
+        """Each formula token's tile and where it goes (x, y in the frame), the text shrunk until
+        every token fits in the space under the labels (down to ``MIN_TEXT_SIZE``: at 56 px a
+        20-token formula needs 4 px glyphs, and a token drawn off the frame is state the image
+        no longer shows)."""
         height, width = self.image_size
         margin = round(0.04 * width)
         top = self._formula_top() + round(1.2 * text_tile("F", self._text_size(), WHITE, TABLE_GREEN, True).shape[0])
         room = height - top - margin
         size = self._text_size()
-        while True:  # shrink the formula text until every token fits in the space left
+        while True:
             tiles = [text_tile(token, size, WHITE, TABLE_GREEN, bold=True) for token in self.formula]
             line_height = tiles[0].shape[0]
             positions = flow_positions([t.shape[1] for t in tiles], line_height, width - 2 * margin, max(2, size // 3))
-            if positions[-1][1] + line_height <= room or size <= 8:
+            if positions[-1][1] + line_height <= room or size <= MIN_TEXT_SIZE:
                 break
             size -= 1
-        for tile, (x, y) in zip(tiles, positions):
-            paste(frame, tile, margin + x, top + y)
+        return [(tile, margin + x, top + y) for tile, (x, y) in zip(tiles, positions)]
+
+    def _frame(self) -> np.ndarray:
+        frame = self._table.copy()
+        if not self.formula:
+            return frame
+        for tile, x, y in self._formula_layout():
+            paste(frame, tile, x, y)
         return frame
 
     def describe(self) -> str:
