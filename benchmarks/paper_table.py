@@ -118,7 +118,7 @@ ENTRIES = {
     # frames) reads all four ranks of 400 held-out frames; SFT from it named 97% of 192 held-out
     # cards right, but with 400 demonstrations x 8 epochs won 0.0% (PPO 0.0%): its formulas do not
     # add up. 800 demonstrations x 6 epochs, the text recipe's (more number sets remembered: 153 of
-    # the 200 held-out deals share one, against 128), won 0.5% after SFT and 1.5% after PPO (README).
+    # the 200 held-out deals share one, against 128), won 1.0% after SFT and 2.5% after PPO (README; 2026-12-08).
     "points24": Entry(
         Game(
             "gym_cards/Points24-v0", text_only=False, episodes=800, noise=0.1, sft_epochs=6, ppo_updates=8, image_size=112,
