@@ -216,3 +216,28 @@ def test_a_formula_of_the_longest_kind_is_drawn_inside_the_frame(image_size):
     assert len(layout) == 19
     for tile, x, y in layout:
         assert 0 <= x and x + tile.shape[1] <= width and 0 <= y and y + tile.shape[0] <= height
+
+
+def test_a_rare_target_is_dealt_from_the_solvable_draws_with_the_redraws_distribution(monkeypatch):
+    """Target 10,000 with face cards as 10 is reached only by four 10-valued cards (0.9% of
+    draws). Forced past the redraws, the deal comes from the solvable rank draws directly: every
+    deal reaches the target, and, as redrawing would give, each position's rank is uniform over
+    10, J, Q and K (the multisets weighted by their orderings)."""
+    import gym_cards.envs.points24 as points24
+
+    monkeypatch.setattr(points24, "MAX_REDRAWS", 0)
+    env = gym.make("gym_cards/Points24-v0", target_points=10_000, solvable_only=True)
+    ranks = np.array([[card.rank for card in (env.reset(seed=seed), env.unwrapped.cards)[1]] for seed in range(800)])
+    assert set(ranks.flatten()) == {10, 11, 12, 13}
+    for position in range(4):  # 200 expected per rank; a 4-sigma band
+        counts = np.bincount(ranks[:, position], minlength=14)[10:]
+        assert np.all(np.abs(counts - 200) < 4 * np.sqrt(800 * 0.25 * 0.75)), counts
+    assert [tuple(r) for r in ranks[:3]] == [
+        tuple(card.rank for card in (env.reset(seed=seed), env.unwrapped.cards)[1]) for seed in range(3)
+    ]  # seeded
+
+
+def test_an_unreachable_target_is_refused_with_one_line():
+    env = gym.make("gym_cards/Points24-v0", target_points=10_001, solvable_only=True)
+    with pytest.raises(ValueError, match="no four cards reach target_points=10001 with face cards as 10"):
+        env.reset(seed=0)

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
+from collections import Counter
+
 import numpy as np
 
-from gym_cards.cards import Card, draw_card
+from gym_cards.cards import SUITS, Card, draw_card
 from gym_cards.envs.base import check_flag
 from gym_cards.envs.formula_game import FormulaCardGameEnv
 from gym_cards.formula import OPERATORS, PARENTHESES
 from gym_cards.solver import has_solution
 
-MAX_REDRAWS = 10_000
+MAX_REDRAWS = 100
+"""Redraws before a solvable_only deal is drawn from the solvable rank draws directly (the
+default target never needs them: 73% of draws reach 24)."""
+
+
+@functools.lru_cache(maxsize=16)
+def solvable_rank_multisets(target: int, face_cards_as_10: bool) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Every multiset of four ranks (1..13) whose values reach ``target``, and the probability
+    of each among them under independent uniform ranks (its number of orderings, normalised)."""
+    multisets, counts = [], []
+    for ranks in itertools.combinations_with_replacement(range(1, 14), 4):
+        values = [min(rank, 10) if face_cards_as_10 else rank for rank in ranks]
+        if has_solution(values, target):
+            multisets.append(ranks)
+            counts.append(math.factorial(4) / math.prod(math.factorial(c) for c in Counter(ranks).values()))
+    weights = np.asarray(counts, dtype=np.float64)
+    return multisets, weights / weights.sum() if len(weights) else weights
 
 
 class Points24Env(FormulaCardGameEnv):
@@ -30,7 +51,9 @@ class Points24Env(FormulaCardGameEnv):
 
     ## Starting State
     Four cards drawn uniformly and independently from A..K with uniform suits. With
-    ``solvable_only=True`` the deal is redrawn until some formula reaches the target.
+    ``solvable_only=True`` the deal is redrawn until some formula reaches the target (after 100
+    redraws, for a rare target, it is drawn from the solvable rank draws directly, with the same
+    distribution; a target no four cards reach raises ``ValueError`` at reset).
 
     ## Rewards
     * 0 for appending an operator, a parenthesis, or a number that is on the table and unused.
@@ -42,8 +65,9 @@ class Points24Env(FormulaCardGameEnv):
 
     ## Episode End
     Terminated by ``=``, or with -1 when the formula grows longer than 20 tokens (a rule of the
-    game; RL4VLM reported it as truncated). Truncated by the
-    registered 300-step limit.
+    game; RL4VLM reported it as truncated, and took the 21st token with its own reward before
+    ending the episode with -1 at the next step, whatever that was: a wrong number as the 21st
+    token totals -2 there, -1 here). Truncated by the registered 300-step limit.
 
     ## Information
     ``{"Cards": [...], "Numbers": [...], "Formula": [...]}``, fresh at every step.
@@ -84,7 +108,18 @@ class Points24Env(FormulaCardGameEnv):
             values = [card.value(self.face_cards_as_10) for card in cards]
             if not self.solvable_only or has_solution(values, self.target):
                 return cards
-        raise RuntimeError(
-            f"no solvable deal for target {self.target} in {MAX_REDRAWS} draws; "
-            "use a reachable target_points or solvable_only=False"
-        )
+        # A rare target: draw from the solvable rank draws directly, with the distribution the
+        # redraws would have had (uniform over the solvable ordered draws, suits uniform).
+        ranks = self._solvable_rank_draw()
+        return [Card(rank=rank, suit=SUITS[int(self.np_random.integers(4))]) for rank in ranks]
+
+    def _solvable_rank_draw(self) -> tuple[int, ...]:
+        multisets, weights = solvable_rank_multisets(self.target, self.face_cards_as_10)
+        if not multisets:
+            raise ValueError(
+                f"no four cards reach target_points={self.target}"
+                + (" with face cards as 10" if self.face_cards_as_10 else "")
+                + "; use a reachable target or solvable_only=False"
+            )
+        chosen = multisets[int(self.np_random.choice(len(multisets), p=weights))]
+        return tuple(int(rank) for rank in self.np_random.permutation(chosen))
