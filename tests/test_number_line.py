@@ -91,3 +91,26 @@ def test_large_line_renders_inside_canvas():
 def test_ansi_render_describes_what_the_image_shows():
     env = at(NumberLineEnv(max_position=3, render_mode="ansi"), position=1, target=3)
     assert env.render() == "Number line from 0 to 3. Target: 3. Current: 1."
+
+
+@pytest.mark.parametrize("image_size, max_position", [(300, 100), (56, 30), (56, 5), (112, 10), (300, 37)])
+def test_the_axis_labels_never_run_into_each_other(monkeypatch, image_size, max_position):
+    """The last label is always drawn; a regular label that would touch it is left out (at 300 px
+    and max 100 the axis read "0 22 44 66 88100")."""
+    import gym_cards.envs.number_line as number_line
+
+    placed = []
+    real_paste = number_line.paste
+
+    def recording_paste(frame, tile, x, y, mask=None):
+        placed.append((x, y, tile.shape[1]))
+        return real_paste(frame, tile, x, y, mask)
+
+    monkeypatch.setattr(number_line, "paste", recording_paste)
+    env = NumberLineEnv(max_position=max_position, image_size=image_size)
+    env.reset(seed=0)
+    label_row = max(y for _, y, _ in placed[:1]) if placed else None
+    labels = sorted((x, width) for x, y, width in placed if y == label_row)
+    assert len(labels) >= 2
+    for (x, width), (next_x, _) in zip(labels, labels[1:]):
+        assert x + width < next_x, labels

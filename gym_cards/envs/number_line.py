@@ -127,6 +127,8 @@ class NumberLineEnv(ImageGameEnv):
         widest = text_tile(str(self.max_position), label_size).shape[1]
         spacing = (self._right - self._left) / self.max_position
         label_every = max(1, int(np.ceil((widest * 1.5) / spacing)))
+        last = text_tile(str(self.max_position), label_size)
+        last_left = self._x(self.max_position) - last.shape[1] // 2
         for number in range(self.max_position + 1):
             x = self._x(number)
             frame[
@@ -135,7 +137,10 @@ class NumberLineEnv(ImageGameEnv):
             ] = BLACK
             if number % label_every == 0 or number == self.max_position:
                 label = text_tile(str(number), label_size)
-                paste(frame, label, x - label.shape[1] // 2, self._line_y + 2 * self._tick)
+                left = x - label.shape[1] // 2
+                if number != self.max_position and left + label.shape[1] + 1 > last_left:
+                    continue  # it would run into the last label, always drawn ("88100" at max 100)
+                paste(frame, label, left, self._line_y + 2 * self._tick)
         frame.flags.writeable = False
         return frame
 
