@@ -100,6 +100,8 @@ class Game:
     kl_coef: float = 0.0
     """β of the KL penalty to the SFT model (``TrainConfig.kl_coef``); it keeps the JSON and the
     reading of the numbers intact while the decision word moves."""
+    gamma: float = 0.9
+    """The discount of PPO's returns (the paper's and ``TrainConfig``'s 0.9)."""
     gae_lambda: float = 0.95
     """0.5 for NumberLine, whose reward already says whether a step was right: the value head
     explains almost nothing for the first updates, so long-horizon advantages are mostly noise."""
@@ -387,6 +389,7 @@ def run_game(
             target_kl=game.target_kl,
             kl_coef=game.kl_coef,
             thought_coef=coef,
+            gamma=game.gamma,
             gae_lambda=game.gae_lambda,
             max_new_tokens=game.max_new_tokens,
             output_dir=str(run_dir),
@@ -416,6 +419,7 @@ def run_game(
                 "thought_coef": coef if chain_of_thought else None,
                 "kl_coef": game.kl_coef,
                 "lr": game.ppo_lr,
+                "gamma": game.gamma,
                 "gae_lambda": game.gae_lambda,
                 "parameters": parameter_count(build["model"]),
                 "sft_records": data["records"],
