@@ -26,13 +26,14 @@ def test_an_envs_state_is_its_seed_and_answers_and_replaying_them_restores_it():
     for answer in ['{"action": "+"}', "junk: a random action drawn from the env's own seeded stream", '{"action": "-"}']:
         envs.step(0, answer)
     state = json.loads(json.dumps(envs.state()))  # as a checkpoint stores it
-    assert state == [
+    assert [{key: env[key] for key in ("seed", "answers")} for env in state] == [
         {
             "seed": 11,
             "answers": ['{"action": "+"}', "junk: a random action drawn from the env's own seeded stream", '{"action": "-"}'],
         },
         {"seed": 12, "answers": []},
     ]
+    assert [env["view"] for env in state] == envs.views and len(set(envs.views)) == 2  # what each shows, hashed
     copy = SeededEnvs(lambda: NUMBER_LINE.make_agent_env(text_only=True), 2)
     restored = copy.restore(state)
     for index in range(2):
