@@ -243,19 +243,12 @@ def test_a_short_last_minibatch_weighs_its_answers_as_the_others(minibatch_size,
     torch.testing.assert_close(step(minibatch_size, grad_accum_steps), step(3, 1), rtol=1e-5, atol=1e-7)
 
 
-def test_a_gigpo_collector_gives_each_step_its_episode_and_anchor_state_advantage():
-    """Two GiGPO groups of four text NumberLine episodes (γ 0.8, ω 0.3), a stub policy answering
-    "+" or "-" at random. Replaying each episode alone gives its rewards and the prompt of every
-    state it answered in; by hand: A = (R - mean R of the group) / (std + 1e-6) plus 0.3 times the
-    discounted return from the step, normalised over the steps of the group answered in the same
-    state (0 for a state met once). Keying anchors on the next state, passing γ for ω, or
-    pooling the groups' anchors all break it."""
+def coin_flip_policy(seed: int):
+    """A stub policy for NumberLine that answers "+" or "-" at random, with the fields a
+    collector reads (one token per answer, log-probs 0)."""
     from types import SimpleNamespace
 
-    from vlm_ppo.rollout import GroupCollector, SeededEnvs
-    from vlm_ppo.tasks import make_task
-
-    answer_rng = np.random.default_rng(5)
+    answer_rng = np.random.default_rng(seed)
 
     def act(images, prompts):
         n = len(prompts)
@@ -269,13 +262,35 @@ def test_a_gigpo_collector_gives_each_step_its_episode_and_anchor_state_advantag
             token_log_probs=torch.zeros(n, 1),
         )
 
+    return SimpleNamespace(act=act)
+
+
+def collect_number_line_groups(algo: str, group_size: int, seed: int, step_coef: float, gamma: float, answer_seed: int):
+    """Two groups of text NumberLine episodes collected with :func:`coin_flip_policy`: (task,
+    envs, collector)."""
+    from vlm_ppo.rollout import GroupCollector, SeededEnvs
+    from vlm_ppo.tasks import make_task
+
     task = make_task("gym_cards/NumberLine-v0")
-    envs = SeededEnvs(lambda: task.make_agent_env(True, True), 8)
+    envs = SeededEnvs(lambda: task.make_agent_env(True, True), 2 * group_size)
     collector = GroupCollector(
-        task, envs, 2, 4, 1, 0, "gigpo", True, 0.3, 0.8,
+        task, envs, 2, group_size, seed, 0, algo, True, step_coef, gamma,
         lambda steps: VLMRolloutBuffer(steps, 1, 1, None, 0.9, 1.0, rng=np.random.default_rng(0)),
     )  # fmt: skip
-    collector.collect(SimpleNamespace(act=act), 0.0, np.random.default_rng(0))
+    collector.collect(coin_flip_policy(answer_seed), 0.0, np.random.default_rng(0))
+    return task, envs, collector
+
+
+def test_a_gigpo_collector_gives_each_step_its_episode_and_anchor_state_advantage():
+    """Two GiGPO groups of four text NumberLine episodes (γ 0.8, ω 0.3), a stub policy answering
+    "+" or "-" at random. Replaying each episode alone gives its rewards and the prompt of every
+    state it answered in; by hand: A = (R - mean R of the group) / (std + 1e-6) plus 0.3 times the
+    discounted return from the step, normalised over the steps of the group answered in the same
+    state (0 for a state met once). Keying anchors on the next state, passing γ for ω, or
+    pooling the groups' anchors all break it."""
+
+
+    task, envs, collector = collect_number_line_groups("gigpo", 4, seed=1, step_coef=0.3, gamma=0.8, answer_seed=5)
 
     def normalised(values):
         values = np.asarray(values, dtype=np.float64)
@@ -440,32 +455,9 @@ def test_a_group_collector_deals_each_group_one_start_and_gives_each_step_its_ep
     random: the members of a group are reset with one seed (one start), the groups with two; every
     buffer row carries the GRPO advantage of the episode it was a step of, computed here by
     replaying each episode from its seed and answers."""
-    from types import SimpleNamespace
 
-    from vlm_ppo.rollout import GroupCollector, SeededEnvs
-    from vlm_ppo.tasks import make_task
 
-    answer_rng = np.random.default_rng(3)
-
-    def act(images, prompts):
-        n = len(prompts)
-        return SimpleNamespace(
-            answers=[f'{{"action": "{answer_rng.choice(["+", "-"])}"}}' for _ in range(n)],
-            finished=[True] * n,
-            tokens=torch.zeros(n, 1, dtype=torch.long),
-            token_mask=torch.ones(n, 1, dtype=torch.bool),
-            action_mask=torch.ones(n, 1, dtype=torch.bool),
-            log_probs=torch.zeros(n),
-            token_log_probs=torch.zeros(n, 1),
-        )
-
-    task = make_task("gym_cards/NumberLine-v0")
-    envs = SeededEnvs(lambda: task.make_agent_env(True, True), 6)
-    collector = GroupCollector(
-        task, envs, 2, 3, 0, 0, "grpo", True, 1.0, 0.9,
-        lambda steps: VLMRolloutBuffer(steps, 1, 1, None, 0.9, 1.0, rng=np.random.default_rng(0)),
-    )  # fmt: skip
-    collector.collect(SimpleNamespace(act=act), 0.0, np.random.default_rng(0))
+    task, envs, collector = collect_number_line_groups("grpo", 3, seed=0, step_coef=1.0, gamma=0.9, answer_seed=3)
     assert envs.seeds[0] == envs.seeds[1] == envs.seeds[2] != envs.seeds[3] == envs.seeds[4] == envs.seeds[5]
 
     returns = []
