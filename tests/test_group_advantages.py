@@ -289,7 +289,6 @@ def test_a_gigpo_collector_gives_each_step_its_episode_and_anchor_state_advantag
     state (0 for a state met once). Keying anchors on the next state, passing γ for ω, or
     pooling the groups' anchors all break it."""
 
-
     task, envs, collector = collect_number_line_groups("gigpo", 4, seed=1, step_coef=0.3, gamma=0.8, answer_seed=5)
 
     def normalised(values):
@@ -455,7 +454,6 @@ def test_a_group_collector_deals_each_group_one_start_and_gives_each_step_its_ep
     random: the members of a group are reset with one seed (one start), the groups with two; every
     buffer row carries the GRPO advantage of the episode it was a step of, computed here by
     replaying each episode from its seed and answers."""
-
 
     task, envs, collector = collect_number_line_groups("grpo", 3, seed=0, step_coef=1.0, gamma=0.9, answer_seed=3)
     assert envs.seeds[0] == envs.seeds[1] == envs.seeds[2] != envs.seeds[3] == envs.seeds[4] == envs.seeds[5]
