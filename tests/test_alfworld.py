@@ -543,6 +543,7 @@ def test_the_step_limit_is_a_time_limit_gymnasium_and_the_trainer_see(alfworld):
     assert time_limit(make_alfworld_env(games="shipped")) == 50
     long = make_alfworld_env(games="shipped", max_steps=1500)
     assert time_limit(long) == 1500 and episode_step_cap(long) == 1500  # not refused as endless at 1,000
+    assert time_limit(make_alfworld_env(games="shipped", max_steps=np.int64(7))) == 7  # a NumPy integer too
 
 
 def test_preset_is_the_papers():

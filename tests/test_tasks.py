@@ -349,6 +349,10 @@ class NeedsArguments(Task):
     pass
 
 
+class Walker(Endless):
+    pass
+
+
 class Asserts(Endless):
     def __init__(self, size=1):
         assert size > 0, "size must be positive"
@@ -361,6 +365,7 @@ def missing_dependency(**kwargs):
 
 gym.register("Endless-v0", entry_point=Endless)
 gym.register("Plain", entry_point=Endless, max_episode_steps=5)
+gym.register("Walker", entry_point=Walker, max_episode_steps=5)  # an unversioned id named as its class
 gym.register("Reports-v0", entry_point=Reports)
 gym.register("Asserts-v0", entry_point=Asserts)
 gym.register("NeedsBox9d-v0", entry_point=missing_dependency)
@@ -410,8 +415,9 @@ def test_a_factory_that_raises_is_one_task_error(misbehaving):
         make_task("user_misbehaving_envs:NeedsArguments")
 
 
-def test_an_unversioned_env_id_of_a_module_is_an_env_not_a_factory(misbehaving):
-    task = make_task("user_misbehaving_envs:Plain", ["a", "b", "c"], "Walk.")
+@pytest.mark.parametrize("name", ["Plain", "Walker"])  # no attribute of that name; the env's class of that name
+def test_an_unversioned_env_id_of_a_module_is_an_env_not_a_factory(misbehaving, name):
+    task = make_task(f"user_misbehaving_envs:{name}", ["a", "b", "c"], "Walk.")
     assert isinstance(task, GymTask)
     env = task.make_agent_env(text_only=True)
     env.reset(seed=0)

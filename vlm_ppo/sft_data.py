@@ -259,29 +259,29 @@ def build_sft_dataset(
                         raise ValueError(endless_episode("sft-data", task.name, cap))
                 returns.append(total)
                 wins.append(bool(task.is_success(total, info)))
+        info = DatasetInfo(
+            task=task.name,
+            episodes=episodes,
+            seed=seed,
+            noise=float(noise),
+            chain_of_thought=chain_of_thought,
+            text_only=text_only,
+            env_kwargs=json.loads(json.dumps(env_kwargs)),  # as dataset.json will give it back (tuples as lists)
+            action_words=list(action_words) if action_words else None,
+            task_description=task_description,
+            records=len(llava),
+            mistakes=mistakes,
+            mean_return=float(np.mean(returns)),
+            success_rate=float(np.mean(wins)),
+            returns=returns,
+        )
+        (out / LLAVA_FILE).write_text(json.dumps(llava, indent=1) + "\n", encoding="utf-8")
+        (out / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")  # last: done
     except BaseException:
         _remove_unfinished(out, existed)  # an unfinished dataset is not left to be mistaken for data
         raise
     finally:
         env.close()
-    info = DatasetInfo(
-        task=task.name,
-        episodes=episodes,
-        seed=seed,
-        noise=float(noise),
-        chain_of_thought=chain_of_thought,
-        text_only=text_only,
-        env_kwargs=json.loads(json.dumps(env_kwargs)),  # as dataset.json will give it back (tuples as lists)
-        action_words=list(action_words) if action_words else None,
-        task_description=task_description,
-        records=len(llava),
-        mistakes=mistakes,
-        mean_return=float(np.mean(returns)),
-        success_rate=float(np.mean(wins)),
-        returns=returns,
-    )
-    (out / LLAVA_FILE).write_text(json.dumps(llava, indent=1) + "\n", encoding="utf-8")
-    (out / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
     return info
 
 

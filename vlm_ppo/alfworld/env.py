@@ -539,6 +539,12 @@ class AlfWorldEnv(gym.Env):
             self._handcoded, self._handcoded_next = None, None  # the planner takes over
 
 
+def _whole(value: Any) -> Any:
+    """A NumPy integer as a Python int (Gymnasium's TimeLimit takes only ints); anything else as
+    it is, for the env's own check to name."""
+    return int(value) if isinstance(value, np.integer) else value
+
+
 def make_alfworld_env(env_id: str = ENV_ID, chain_of_thought: bool = True, text_only: bool = False, **env_kwargs) -> gym.Env:
     """The env as the trainer sees it (what :meth:`vlm_ppo.tasks.Task.make_agent_env` makes of
     other envs): prompt observations, answer-text actions, and ``info["episode"]`` statistics.
@@ -554,7 +560,7 @@ def make_alfworld_env(env_id: str = ENV_ID, chain_of_thought: bool = True, text_
             env_id,
             chain_of_thought=chain_of_thought,
             text_only=text_only,
-            max_episode_steps=env_kwargs.get("max_steps", DEFAULT_MAX_STEPS),
+            max_episode_steps=_whole(env_kwargs.get("max_steps", DEFAULT_MAX_STEPS)),
             **env_kwargs,
         )
     except (TypeError, ThorUnavailableError) as error:  # an unknown option; the THOR backend not installed

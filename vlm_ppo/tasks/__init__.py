@@ -106,7 +106,8 @@ def _from_factory(reference: str) -> Task | None:
     except ImportError as error:
         raise TaskError(f"cannot import {module_name!r} for the task {reference!r}: {error}") from None
     factory = getattr(module, factory_name, None)
-    if factory is None and factory_name in gym.registry:
+    env_class = isinstance(factory, type) and issubclass(factory, gym.Env)
+    if factory_name in gym.registry and (factory is None or env_class):  # an env id, its class often of that name
         return None
     if not callable(factory):
         raise TaskError(f"{module_name} has no callable {factory_name!r} to make the task {reference!r}")
