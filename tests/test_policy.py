@@ -414,3 +414,79 @@ def test_auto_dtype_is_bfloat16_only_on_a_gpu_that_has_it(monkeypatch, device, b
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
     assert resolve_dtype("auto", torch.device(device)) == expected
     assert resolve_dtype("bfloat16", torch.device(device)) == torch.bfloat16
+
+
+def head_inputs(policy, run):
+    """What the LM head receives (as ``(shape, dtype)``) and returns during ``run()``."""
+    head = policy.model.get_output_embeddings()
+    seen = []
+    handle = head.register_forward_hook(lambda _, args, output: seen.append((args[0].shape, output)))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return seen
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_scoring_computes_logits_only_over_the_answer(tiny_models, arch):
+    """The update's forward pass, the reference and the values feed the LM head only the last
+    prompt position and the answer's, not the whole prompt (whose logits nobody reads)."""
+    policy = policy_for(tiny_models[arch], arch, lora=False, kl_coef=0.1)
+    images, prompts = observations(arch == "text")
+    rollout = policy.act(images, prompts)
+    samples = samples_of(rollout, images, prompts)
+    answer = int(rollout.token_mask.sum(axis=1).max())
+    prompt = policy.encode(images, prompts)["input_ids"].shape[1]
+    assert prompt > answer + 1
+    with torch.no_grad():
+        ((shape, _),) = head_inputs(policy, lambda: policy(samples))
+    assert shape[1] == answer + 1
+    reference = policy.reference.get_output_embeddings()
+    seen = []
+    handle = reference.register_forward_hook(lambda _, args, output: seen.append(args[0].shape))
+    try:
+        policy.reference_log_probs(images, prompts, rollout.tokens, rollout.token_mask)
+    finally:
+        handle.remove()
+    assert [s[1] for s in seen] == [answer + 1]
+    ((shape, _),) = head_inputs(policy, lambda: policy.value(images, prompts))
+    assert shape[1] == 1
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_bfloat16_scoring_computes_the_lm_head_in_float32(tiny_models, lora):
+    """bfloat16 logits come in steps of 1/8 at 20 (5/8 nats after the temperature 0.2), coarser
+    than the clip range; the scoring passes compute the head from the same hidden states in
+    float32 instead. (LoRA: bfloat16 weights; full weights: float32 under bfloat16 autocast.)"""
+    torch.manual_seed(1)
+    policy = policy_for(tiny_models["llava"], "llava", lora=lora, dtype="bfloat16")
+    images, prompts = observations(False)
+    rollout = policy.act(images, prompts)
+    head = policy.model.get_output_embeddings()
+    with torch.no_grad():
+        seen = []
+        handle = head.register_forward_hook(lambda _, args, output: seen.append((args[0], output)))
+        try:
+            policy(samples_of(rollout, images, prompts))
+        finally:
+            handle.remove()
+    ((hidden, logits),) = seen
+    assert logits.dtype == torch.float32
+    assert (logits != logits.to(torch.bfloat16).float()).any()  # not bfloat16 values in a float32 tensor
+    expected = hidden.float() @ head.weight.float().T
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_a_bfloat16_full_weight_reference_computes_as_the_policy_does(tiny_models):
+    """The full-weight policy keeps float32 weights under bfloat16 autocast; its KL reference does
+    the same (bfloat16 weights rounded differently: up to 0.03 nats a token at the start), so the
+    KL starts at exactly 0."""
+    torch.manual_seed(2)
+    policy = policy_for(tiny_models["llava"], "llava", lora=False, dtype="bfloat16", kl_coef=0.1)
+    assert {p.dtype for p in policy.reference.parameters()} == {torch.float32}
+    images, prompts = observations(False)
+    rollout = policy.act(images, prompts)
+    mask = rollout.token_mask
+    reference = policy.reference_log_probs(images, prompts, rollout.tokens, mask)
+    np.testing.assert_array_equal(reference[mask], rollout.token_log_probs[mask])

@@ -345,6 +345,18 @@ def test_rollout_normalisation_is_used_when_minibatches_hold_one_sample():
     assert sorted(policy.seen_advantages) == [1.0, 2.0, 3.0, 4.0]
 
 
+def test_a_last_minibatch_of_one_sample_gets_the_rollout_normalised_advantage():
+    """5 samples in minibatches of 2: the lone last sample kept its raw advantage (5.0 among
+    minibatches of mean 0, std 1); now every sample arrives rollout-normalised, and ppo_loss
+    normalises the minibatches of two again (which changes nothing: normalising is affine-invariant)."""
+    buffer = random_rollout(1, 5)
+    buffer.advantages = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]], dtype=np.float32)
+    policy = RecordingPolicy()
+    update(policy, buffer, minibatch_size=2)
+    # mean 3, unbiased std sqrt(10/4) = 1.581139: -2/1.581139 = -1.264911, -1/1.581139 = -0.632456
+    np.testing.assert_allclose(sorted(policy.seen_advantages), [-1.264911, -0.632456, 0.0, 0.632456, 1.264911], atol=1e-6)
+
+
 def test_normalize_advantages_leaves_returns_and_a_single_sample_alone():
     buffer = random_rollout(2, 2)
     buffer.advantages = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)

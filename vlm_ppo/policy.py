@@ -5,9 +5,11 @@ answer tokens, their old log-probabilities from the *raw* logits (``output_logit
 the temperature, and the value from the prefill's last hidden state at the last prompt token.
 There is no second forward pass. That hidden state is caught on its way into the LM head (a
 forward pre-hook) rather than with ``output_hidden_states``, which would keep every layer's
-states for every position. ``evaluate`` recomputes the same quantities with gradients in
+states for every position. ``forward`` recomputes the same quantities with gradients in
 one forward pass over prompt + answer; on the same tokens it agrees with ``act`` to float
-precision, which the tests check. ``reference_log_probs`` scores answers under the model training
+precision, which the tests check. That pass computes logits only over the answer
+(``logits_to_keep``): a 1,000-token prompt with a 152k vocabulary would otherwise make 300 MB of
+bfloat16 logits per answer, to keep none of them. ``reference_log_probs`` scores answers under the model training
 started from, for a KL penalty: a LoRA policy's own model with its adapters switched off (no
 extra memory), or a frozen copy given as ``reference``.
 
@@ -30,17 +32,29 @@ Two rules keep the PPO ratio honest, i.e. exactly 1 before the first optimizer s
   (``rescore``). In bfloat16, ``generate``'s incremental decoding (KV cache) and a full forward
   pass round differently: up to 0.52 nats per answer on SmolLM2, against 8e-5 in float32. Then
   ``act`` scores its sampled answers once more with the same forward pass the update uses, as
-  verl and OpenRLHF recompute old log-probs.
+  verl and OpenRLHF recompute old log-probs. (Exactly the same numbers where the batch shapes
+  match, as with one env and minibatch 1; in bfloat16 another batch's left padding alone moves a
+  log-prob by about 0.01 nats, so a rollout of 16 envs starts its minibatches' ratios within
+  about that of 1.)
+
+Scoring passes (``forward``, ``rescore``, the reference) compute the LM head in float32 whenever
+the model computes in lower precision: bfloat16 logits are rounded to steps of 0.125 at a logit
+of 20, 0.625 nats after the temperature 0.2, so a token's ratio would stay at 1 and then jump past
+the clip range. MiniMax-M1 found the same and raised its LM head to float32. ``generate`` keeps
+the model's own head (a float32 copy of a large vocabulary's head at every decoded token costs
+more than it is worth: the old log-probs are rescored anyway).
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from peft import PeftModel
 from torch import nn
 from transformers import GenerationConfig
@@ -235,6 +249,37 @@ class VLMPolicy(nn.Module):
                 yield
 
     @contextmanager
+    def _float32_head(self, model: nn.Module):
+        """Inside the block, ``model``'s LM head computes in float32 when the model computes in
+        lower precision (see the module docstring). Only a plain ``nn.Linear`` head is replaced:
+        an adapter on the head (LoRA targeting ``lm_head``) keeps its own forward."""
+        head = model.get_output_embeddings()
+        low = self.autocast_dtype is not None or (head is not None and head.weight.dtype != torch.float32)
+        if type(head) is not nn.Linear or not low:
+            yield
+            return
+
+        def forward(hidden: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(hidden.device.type, enabled=False):
+                bias = None if head.bias is None else head.bias.float()
+                return F.linear(hidden.float(), head.weight.float(), bias)
+
+        head.forward = forward
+        try:
+            yield
+        finally:
+            del head.forward
+
+    def _score(self, model: nn.Module, model_inputs: dict, keep: int):
+        """``model``'s output over ``model_inputs`` with logits for the last ``keep`` positions
+        only (all of them where the model's forward takes no ``logits_to_keep``)."""
+        base = model.get_base_model() if isinstance(model, PeftModel) else model
+        kwargs = {"logits_to_keep": keep} if "logits_to_keep" in inspect.signature(base.forward).parameters else {}
+        with self._float32_head(model), self._precision():
+            output = model(**model_inputs, use_cache=False, **kwargs)
+        return output.logits[:, -keep:]
+
+    @contextmanager
     def _final_hidden_states(self):
         """Collects what the LM head receives (the last layer's normalised hidden states) on
         each forward call inside the block; the first call is the prompt's."""
@@ -316,14 +361,17 @@ class VLMPolicy(nn.Module):
         return with_positions(self.model.config, grown)
 
     def _forward(self, inputs, tokens: torch.Tensor | None, token_mask: torch.Tensor | None):
-        """One forward pass over prompt (+ answer); returns logits over the answer and values."""
-        prompt_length = inputs["input_ids"].shape[1]
-        with self._final_hidden_states() as hidden, self._precision():
-            output = self.model(**self._model_inputs(inputs, tokens, token_mask), use_cache=False)
-        values = self._values(hidden[0][:, prompt_length - 1, :])
+        """One forward pass over prompt (+ answer); returns logits over the answer and values.
+
+        The kept positions run from the last prompt token (which predicts the first answer
+        token, and whose hidden state the critic reads) to the end."""
+        length = 0 if tokens is None else tokens.shape[1]
+        with self._final_hidden_states() as hidden:
+            logits = self._score(self.model, self._model_inputs(inputs, tokens, token_mask), length + 1)
+        values = self._values(hidden[0][:, -(length + 1), :])
         if tokens is None:
             return None, values
-        return output.logits[:, prompt_length - 1 : prompt_length - 1 + tokens.shape[1]], values
+        return logits[:, :length], values
 
     @contextmanager
     def _reference_model(self):
@@ -348,10 +396,9 @@ class VLMPolicy(nn.Module):
         length = max(int(np.asarray(token_mask).sum(axis=1).max()), 1)
         answer = torch.as_tensor(tokens[:, :length], device=self.device)
         mask = torch.as_tensor(token_mask[:, :length], device=self.device)
-        prompt_length = inputs["input_ids"].shape[1]
-        with self._reference_model() as model, self._precision():
-            logits = model(**self._model_inputs(inputs, answer, mask), use_cache=False).logits
-        per_token = self._masked_log_probs(logits[:, prompt_length - 1 : prompt_length - 1 + length], answer)
+        with self._reference_model() as model:
+            logits = self._score(model, self._model_inputs(inputs, answer, mask), length + 1)
+        per_token = self._masked_log_probs(logits[:, :length], answer)
         scores = np.zeros(np.shape(tokens), dtype=np.float32)
         scores[:, :length] = torch.where(mask, per_token, 0.0).float().cpu().numpy()
         return scores

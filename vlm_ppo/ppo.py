@@ -15,8 +15,9 @@ head, in the same order as CleanRL's ``ppo.py``:
    learning-rate step per update (``vlm_ppo.run.cosine_schedule``, cosine over *updates* as in the paper).
 
 Advantages are normalised per minibatch (CleanRL/SB3), except when a minibatch holds one sample,
-the paper's setting (minibatch 1 with gradient accumulation): then they are normalised once over
-the whole rollout, as RL4VLM's code does, since normalising a single number makes it zero. With
+the paper's setting (minibatch 1 with gradient accumulation) or the last of an uneven split: then
+they are normalised once over the whole rollout, as RL4VLM's code does, since normalising a
+single number makes it zero. With
 several processes the rollout is every process's together; a minibatch is one process's own.
 """
 
@@ -397,7 +398,8 @@ def ppo_update(
     :param optimizer: over the policy's trainable parameters.
     :param scheduler: stepped once at the end (e.g. ``cosine_schedule``); None: constant lr.
     :param buffer: after ``compute_returns_and_advantage``. With ``normalize_advantage`` and
-        ``minibatch_size == 1`` its advantages are normalised in place.
+        minibatches of one sample (``minibatch_size == 1``, or a last minibatch of one) its
+        advantages are normalised in place.
     :param settings: the hyperparameters. ``target_kl`` is Stable-Baselines3's: the update stops
         (before that minibatch's backward, dropping a partly accumulated gradient) once a
         minibatch's approx-KL exceeds ``1.5 * target_kl``; clipping alone does not stop a policy
@@ -432,10 +434,14 @@ def ppo_update(
     answer_weight = None if critic else mean_answer_weight(buffer, thought_coef, accelerator)
     normalize_advantage = normalize_advantage and critic  # group advantages are normalised within their groups
     normalize_per_minibatch = normalize_advantage and minibatch_size > 1
-    if normalize_advantage and not normalize_per_minibatch:
+    n_samples = buffer.buffer_size * buffer.n_envs
+    # A minibatch of one sample keeps the rollout-normalised advantage: minibatch 1 (the paper's),
+    # or the last of an uneven split (5 samples in minibatches of 2), which kept the raw one, on
+    # the reward's scale among minibatches of mean 0 and std 1. Normalising the others again per
+    # minibatch gives what it gave before.
+    if normalize_advantage and (not normalize_per_minibatch or n_samples % minibatch_size == 1):
         normalize_advantages(buffer, accelerator)
     learning_rate = optimizer.param_groups[0]["lr"]
-    n_samples = buffer.buffer_size * buffer.n_envs
     n_minibatches = math.ceil(n_samples / minibatch_size)
 
     if kl_coef and np.isnan(buffer.ref_token_log_probs[buffer.token_mask]).any():
