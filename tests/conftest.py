@@ -59,3 +59,16 @@ def reference_apply(op: str, a: Fraction | None, b: Fraction | None) -> Fraction
     if op == "*":
         return a * b
     return None if b == 0 else a / b
+
+
+def rewrite_state(checkpoint, state) -> None:
+    """Write an edited ``state.json`` with the digest a run would have recorded, so that a test
+    that edits a state on purpose reaches the checks behind the digest."""
+    import json
+    from pathlib import Path
+
+    from vlm_ppo.checkpoint import _STATE_DIGEST, STATE_FILE, _state_digest
+
+    if isinstance(state, dict):
+        state = {**state, _STATE_DIGEST: _state_digest(state)}
+    (Path(checkpoint) / STATE_FILE).write_text(json.dumps(state))

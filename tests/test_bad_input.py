@@ -1,4 +1,5 @@
-"""Every bad input is one line naming the problem and exit code 2, before any model loads.
+"""Every bad input is one line naming the problem and exit code 2, before any model loads, and
+writes nothing.
 
 One table: the command line (with files it refers to written first), and the words the one
 line must hold. A traceback, a second line, or a model load before the error fails the test.
@@ -11,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import rewrite_state
 
 from gym_cards.__main__ import main as gym_cards_main
 from vlm_ppo.cli import main
@@ -29,6 +31,9 @@ TINY = [
     "--value-hidden-sizes",
     "8",
 ]
+
+SFT_DATA = ["sft-data", "--task", "gym_cards/NumberLine-v0", "--episodes", "1", "--out", "{dir}/data"]
+ENV_KWARGS_WORDS = "--env-kwargs must be a YAML mapping of env options"
 
 # (name, files to write {name: text}, argv with {dir} for the temporary directory, words of the error)
 CASES = [
@@ -177,6 +182,56 @@ CASES = [
         "noise must be a probability",
     ),
     ("an unknown subcommand flag", {}, ["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (
+        "a model that is a number, with a flat model key in --config",
+        {"c.yaml": "model: 5\nlora_r: 8\n"},
+        ["train", "--config", "{dir}/c.yaml", "--output-dir", "{dir}/run"],
+        "model must be a mapping of config keys",
+    ),
+    (
+        "a model that is a number in --config, with a model flag",
+        {"c.yaml": "model: 5\n"},
+        ["train", "--config", "{dir}/c.yaml", "--lora-r", "8", "--output-dir", "{dir}/run"],
+        "model must be a mapping of config keys",
+    ),
+    (
+        "train --games with env kwargs that are a list",
+        {},
+        ["train", "--games", "x", "--env-kwargs", "[1, 2]"],
+        ENV_KWARGS_WORDS,
+    ),
+    ("train --games with env kwargs that are a word", {}, ["train", "--games", "x", "--env-kwargs", "foo"], ENV_KWARGS_WORDS),
+    ("sft-data with env kwargs that are a list", {}, [*SFT_DATA, "--env-kwargs", "[1, 2]"], ENV_KWARGS_WORDS),
+    ("sft-data with env kwargs that are a word", {}, [*SFT_DATA, "--env-kwargs", "foo"], ENV_KWARGS_WORDS),
+    ("eval with env kwargs that are a word", {}, ["eval", "--checkpoint", "{run}", "--env-kwargs", "foo"], ENV_KWARGS_WORDS),
+    ("eval of a state.json without a config", {}, ["eval", "--checkpoint", "{run_no_config}"], "lacks 'config'"),
+    (
+        "a seed beyond NumPy's range",
+        {},
+        ["train", "--seed", str(2**32), "--output-dir", "{dir}/run"],
+        "seed must be at least 0 and below 2**32",
+    ),
+    ("eval at temperature 0", {}, ["eval", "--checkpoint", "{run}", "--temperature", "0"], "temperature must be"),
+    ("eval at temperature nan", {}, ["eval", "--checkpoint", "{run}", "--temperature", "nan"], "temperature must be"),
+    (
+        "eval with a seed beyond NumPy's range",
+        {},
+        ["eval", "--checkpoint", "{run}", "--seed", str(2**32)],
+        "--seed must be at least 0 and below 2**32",
+    ),
+    (
+        "sft with a seed beyond NumPy's range",
+        {},
+        ["sft", "--data", "{dir}", "--seed", str(2**32), "--output-dir", "{dir}/sft"],
+        "seed must be at least 0 and below 2**32",
+    ),
+    ("a NaN end_lr", {}, ["train", *TINY, "--end-lr", "nan", "--output-dir", "{dir}/run"], "end_lr must be a finite number"),
+    (
+        "a NaN dual_clip",
+        {},
+        ["train", *TINY, "--dual-clip", "nan", "--output-dir", "{dir}/run"],
+        "dual_clip must be a finite number",
+    ),
 ]
 
 
@@ -195,12 +250,13 @@ def runs(tmp_path_factory) -> dict[str, str]:
         copy = root / name
         shutil.copytree(run, copy)
         state = json.loads((copy / checkpoint / "state.json").read_text())
-        (copy / checkpoint / "state.json").write_text(json.dumps(change(state)))
+        rewrite_state(copy / checkpoint, change(state))
         paths[name] = str(copy)
 
     broken("run_list_state", lambda state: [1, 2])
     broken("run_no_update", lambda state: {k: v for k, v in state.items() if k != "update"})
     broken("run_bogus_key", lambda state: {**state, "config": {**state["config"], "bogus": 1}})
+    broken("run_no_config", lambda state: {k: v for k, v in state.items() if k != "config"})
     corrupt = root / "run_corrupt"
     shutil.copytree(run, corrupt)
     weights = corrupt / checkpoint / "adapter" / "adapter_model.safetensors"
@@ -231,6 +287,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, runs, monkeypat
     assert words in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert not loaded, "the error came only after a model was loaded"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == sorted(files)
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import os
 import shutil
 
 import pytest
+from conftest import rewrite_state
 
 from vlm_ppo.checkpoint import FORMAT_VERSION
 from vlm_ppo.cli import main
@@ -189,7 +190,7 @@ def test_eval_finds_a_moved_base_model_with_model_and_refuses_several_processes(
     checkpoint = run / "checkpoints" / "update_000002"
     state = json.loads((checkpoint / "state.json").read_text())
     state["config"]["model"]["path"] = str(tmp_path / "gone")  # where the base model was when it trained
-    (checkpoint / "state.json").write_text(json.dumps(state))
+    rewrite_state(checkpoint, state)
     evaluate = ["eval", "--checkpoint", str(run), "--episodes", "2", "--num-envs", "2"]
     assert main([*evaluate, "--output", str(tmp_path / "a.json")]) == 2
     assert "no Hugging Face model at" in capsys.readouterr().err

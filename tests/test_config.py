@@ -3,6 +3,7 @@ checked when a config is built, and a resumed run's own settings kept."""
 
 import argparse
 import dataclasses
+import typing
 
 import pytest
 
@@ -143,6 +144,45 @@ def test_missing_yaml_file():
 def test_invalid_values(field, value, error):
     with pytest.raises(ConfigError, match=error):
         TrainConfig(**{field: value})
+
+
+def _float_fields() -> list[tuple[type, str]]:
+    fields = []
+    for config_class in (TrainConfig, ModelConfig, SFTConfig):
+        for name, kind in typing.get_type_hints(config_class).items():
+            if kind is float or float in typing.get_args(kind):
+                fields.append((config_class, name))
+    return fields
+
+
+FLOAT_FIELDS = _float_fields()
+
+
+def test_the_float_fields_checked_include_those_a_review_found_accepting_nan():
+    names = {name for _, name in FLOAT_FIELDS}
+    assert {"end_lr", "kl_coef", "value_coef", "step_advantage_coef", "dual_clip", "lora_dropout", "lr"} <= names
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("config_class, name", FLOAT_FIELDS, ids=[f"{c.__name__}.{n}" for c, n in FLOAT_FIELDS])
+def test_every_float_field_refuses_a_non_finite_value(config_class, name, value):
+    """NaN compares False with every bound, so a range check alone lets it through."""
+    required = {"data": "d"} if config_class is SFTConfig else {}
+    with pytest.raises(ConfigError, match=f"^{name} must be a finite number"):
+        config_class(**required, **{name: value})
+
+
+def test_the_seed_must_fit_numpys_seed_range():
+    with pytest.raises(ConfigError, match="seed must be at least 0 and below 2\\*\\*32"):
+        TrainConfig(seed=2**32)
+    assert TrainConfig(seed=2**32 - 1).seed == 2**32 - 1
+
+
+@pytest.mark.parametrize("text, argv", [("model: 5\nlora_r: 8\n", ()), ("model: 5\n", ("--lora-r", "8"))])
+def test_a_model_that_is_not_a_mapping_is_refused_when_model_keys_merge_into_it(tmp_path, text, argv):
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="c.yaml: model must be a mapping of config keys"):
+        build_config(parse(*argv), config_file=tmp_path / "c.yaml")
 
 
 @pytest.mark.parametrize(

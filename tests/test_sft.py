@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
+from conftest import rewrite_state  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
@@ -29,7 +30,11 @@ from gym_cards.action_parsing import parse_action  # noqa: E402
 from vlm_ppo import run as run_plumbing  # noqa: E402
 from vlm_ppo import sft  # noqa: E402
 from vlm_ppo.checkpoint import CheckpointError  # noqa: E402
-from vlm_ppo.config import TrainConfig, config_from_dict  # noqa: E402
+from vlm_ppo.config import (  # noqa: E402
+    ConfigError,  # noqa: E402
+    TrainConfig,
+    config_from_dict,
+)
 from vlm_ppo.model_io import answer_end_token  # noqa: E402
 from vlm_ppo.model_loading import build_policy, load_base_model, lora_targets, module_part  # noqa: E402
 from vlm_ppo.sft import SFTConfig, encode_examples, run_sft, split_by_episode  # noqa: E402
@@ -469,7 +474,7 @@ def test_an_sft_run_moves_drops_abandoned_epochs_and_stays_in_its_directory(tmp_
     checkpoint = run / "checkpoints" / "epoch_001"
     state = json.loads((checkpoint / "state.json").read_text())
     state["config"]["model"]["path"], state["config"]["data"] = str(tmp_path / "gone"), str(tmp_path / "gone_data")
-    (checkpoint / "state.json").write_text(json.dumps(state))
+    rewrite_state(checkpoint, state)
     other = build_tiny_model(tmp_path / "other", "text", seed=1)
     with pytest.raises(ValueError, match="is not the base model"):
         run_sft(None, resume=checkpoint, given={"model": {"path": str(other)}, "data": str(data)})
@@ -489,6 +494,20 @@ def test_an_sft_run_moves_drops_abandoned_epochs_and_stays_in_its_directory(tmp_
         alone = tmp_path / "epoch_001"
         shutil.copytree(checkpoint, alone)
         run_sft(None, resume=alone)
+
+
+def test_an_sft_resume_elsewhere_or_without_its_metrics_is_refused_and_changes_nothing(tmp_path, text_data, tiny_text):
+    """A resume continues in its own directory: another --output-dir was ignored (the run went on
+    where it was). A finished run whose metrics file was emptied ended in an IndexError."""
+    run = run_sft(quick(text_data, tmp_path / "run", path=str(tiny_text), epochs=1)).parent
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="continues in its own directory"):
+        run_sft(None, resume=run, given={"epochs": 2, "output_dir": str(tmp_path / "branch")})
+    assert not (tmp_path / "branch").exists()
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    (run / "sft_metrics.csv").write_text("step,epoch,loss,lr\n")
+    with pytest.raises(CheckpointError, match="sft_metrics.csv holds no steps"):
+        run_sft(None, resume=run)
 
 
 def test_a_text_model_is_refused_for_a_dataset_with_images(tmp_path, memorised, tiny_text):

@@ -308,6 +308,8 @@ def test_blackjack_symbolic_observations_need_text_only(tmp_path):
         ({"noise": 1.5}, ValueError, "noise"),
         ({"seed": -1}, ValueError, "seed"),
         ({"env_kwargs": {"max_position": object()}}, ValueError, "JSON"),
+        ({"env_kwargs": [1, 2]}, ValueError, "env_kwargs must be a YAML mapping"),
+        ({"env_kwargs": "foo"}, ValueError, "env_kwargs must be a YAML mapping"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, arguments, error, message):

@@ -8,7 +8,8 @@ A checkpoint is a directory that opens like a Hugging Face model::
         value_head.safetensors    the critic's weights (+ value_head.json: its sizes), if the run has one
         optimizer.pt, scheduler.pt    torch state dicts, read with weights_only=True
         state.json                format version, kind, counters, the run's config, every process's
-                                  RNG states and env states (as data), and the sha256 of every other file
+                                  RNG states and env states (as data), the sha256 of every other file
+                                  and of itself
 
 Guarantees:
 
@@ -44,6 +45,7 @@ from safetensors.torch import load_file, save_file
 
 FORMAT_VERSION = 2
 STATE_FILE = "state.json"
+_STATE_DIGEST = "state_sha256"
 _PICKLED = ("training_state.pkl", "rng.pkl")
 
 
@@ -319,8 +321,16 @@ def save_checkpoint(
         torch.save(scheduler.state_dict(), staging / "scheduler.pt")
         checksums = {str(p.relative_to(staging)): sha256(p) for p in _files(staging)}
         meta = {"format_version": FORMAT_VERSION, **state, "checksums": checksums}
+        meta[_STATE_DIGEST] = _state_digest(meta)
         (staging / STATE_FILE).write_text(json.dumps(meta, indent=1))
     return final
+
+
+def _state_digest(meta: Mapping[str, Any]) -> str:
+    """sha256 of the state itself (its counters, config, RNG and env states), without this digest:
+    the other files' checksums live in it, so an edit to it would otherwise go unseen."""
+    content = {key: value for key, value in meta.items() if key != _STATE_DIGEST}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def read_state(checkpoint: Path, kind: str) -> dict[str, Any]:
@@ -345,6 +355,12 @@ def read_state(checkpoint: Path, kind: str) -> dict[str, Any]:
     if state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {checkpoint} has format {state.get('format_version')!r}; this version reads {FORMAT_VERSION}"
+        )
+    # Checkpoints written before 2026-12-08 carry no digest of their state; they are read as before.
+    if _STATE_DIGEST in state and state[_STATE_DIGEST] != _state_digest(state):
+        raise CheckpointError(
+            f"checkpoint {checkpoint} is corrupt: {STATE_FILE} does not match its recorded sha256 (edited after it "
+            "was written?)"
         )
     if state.get("kind") != kind:
         raise CheckpointError(f"checkpoint {checkpoint} is a {state.get('kind')!r} checkpoint, not a {kind!r} one")

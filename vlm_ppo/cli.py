@@ -45,6 +45,9 @@ def _task_flags(parser: argparse.ArgumentParser, required: bool = False) -> None
 
 def _with_games(env_kwargs: dict | None, games: str | None) -> dict | None:
     """``--games PATH`` picks ALFWorld's game folder."""
+    from vlm_ppo.config import check_env_kwargs
+
+    check_env_kwargs(env_kwargs, "--env-kwargs")  # every command's --env-kwargs passes here or through eval's check
     return env_kwargs if games is None else {**(env_kwargs or {}), "games": games}
 
 
@@ -66,14 +69,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
 
-    from vlm_ppo.checkpoint import moved_base_model, read_state
-    from vlm_ppo.config import ModelConfig, TrainConfig, config_from_dict
+    from vlm_ppo.checkpoint import moved_base_model, read_state, require
+    from vlm_ppo.config import ModelConfig, TrainConfig, check_env_kwargs, config_from_dict
     from vlm_ppo.evaluation import evaluate_policy
     from vlm_ppo.model_loading import build_policy, resolve_device
     from vlm_ppo.run import seed_everything
-    from vlm_ppo.tasks import make_task
+    from vlm_ppo.tasks import imported_module, make_task
     from vlm_ppo.trainer import find_checkpoint
 
     if args.model is None and args.checkpoint is None:
@@ -89,17 +93,28 @@ def _eval(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         checkpoint = find_checkpoint(args.checkpoint)
         state = read_state(checkpoint, "rl")
+        require(state, checkpoint, {"config": dict})
         config = config_from_dict(TrainConfig, state["config"], f"{checkpoint}'s config")
         if args.model is not None:  # the run's base model at another path: the same model, or refused
             config.model.path = moved_base_model(state, {"model": {"path": args.model}}) or args.model
     else:
         config = TrainConfig(model=ModelConfig(path=args.model, lora_r=8, lora_alpha=16), task=args.task or TrainConfig.task)
-    for key in ("temperature", "max_new_tokens", "text_only", "chain_of_thought"):
-        if getattr(args, key) is not None:
-            setattr(config, key, getattr(args, key))
-    for key in ("device", "dtype"):
-        if getattr(args, key) is not None:
-            setattr(config.model, key, getattr(args, key))
+    # replace() checks the values as the config's own (a temperature of 0 or nan was taken as given).
+    model_changes = {key: getattr(args, key) for key in ("device", "dtype") if getattr(args, key) is not None}
+    changes = {
+        key: getattr(args, key)
+        for key in ("temperature", "max_new_tokens", "text_only", "chain_of_thought")
+        if getattr(args, key) is not None
+    }
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model_changes), **changes)
+    if not 0 <= args.seed < 2**32:
+        raise ValueError(f"--seed must be at least 0 and below 2**32, got {args.seed}")
+    module = imported_module(config.task) if checkpoint is not None and args.task is None else None
+    if module is not None:
+        raise ValueError(
+            f"{checkpoint}'s task {config.task!r} imports the module {module!r}, which runs its code: pass "
+            f"--task {config.task} to confirm"
+        )
     same_task = args.task in (None, config.task)
     task_name = args.task or config.task
     task = make_task(
@@ -107,8 +122,7 @@ def _eval(args: argparse.Namespace) -> int:
         args.action_words or (config.action_words if same_task else None),
         args.task_description or (config.task_description if same_task else None),
     )
-    if args.env_kwargs is not None and not isinstance(args.env_kwargs, dict):
-        raise ValueError(f"--env-kwargs must be a YAML mapping of env options, got {args.env_kwargs!r}")
+    check_env_kwargs(args.env_kwargs, "--env-kwargs")
     env_kwargs = _with_games({**(config.env_kwargs if same_task else {}), **(args.env_kwargs or {})}, args.games)
     task.make_agent_env(
         config.chain_of_thought, config.text_only, **(env_kwargs or {})

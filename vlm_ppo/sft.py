@@ -131,8 +131,8 @@ class SFTConfig:
             raise ConfigError("vision_lr needs train_vision projector or all: with none the vision part is frozen")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ConfigError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be at least 0, got {self.seed}")
+        if not 0 <= self.seed < 2**32:  # NumPy's seed range
+            raise ConfigError(f"seed must be at least 0 and below 2**32, got {self.seed}")
 
 
 # What an SFT checkpoint's state depends on: a resumed run cannot change it.
@@ -281,6 +281,11 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
         state = read_state(checkpoint, "sft")
         require(state, checkpoint, {"config": dict, "epoch": int, "step": int, "data_fingerprint": str, "ranks": list})
         run_dir = run_of(checkpoint)
+        requested = (given or {}).get("output_dir")
+        if requested is not None and Path(requested).resolve() != run_dir.resolve():
+            raise ConfigError(
+                f"a resumed SFT run continues in its own directory {run_dir}; copy it to {requested} first to branch off"
+            )
         given = {k: v for k, v in (given or {}).items() if k != "output_dir"}
         saved = {**state["config"], "output_dir": str(run_dir)}
         moved = moved_base_model(state, given)
@@ -325,6 +330,15 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
     scheduler = cosine_schedule(optimizer, config.lr, config.end_lr, config.epochs * steps_per_epoch)
     first_epoch, step = (state["epoch"], state["step"]) if checkpoint is not None else (0, 0)
     base_model = model_fingerprint(config.model.path)  # to recognise the base model at another path
+    columns = METRICS + ((EVAL_METRIC,) if held_out else ())
+    # Checks that the metrics can be read before a resume removes anything; writes below.
+    metrics = MetricsLog(
+        run_dir / METRICS_FILE,
+        columns,
+        resume_after=step if checkpoint is not None else None,
+        tensorboard=run_dir / "tensorboard",
+        start=False,
+    )
     if checkpoint is not None:  # after the model is built (LoRA's initialisation draws too)
         load_optimizer(checkpoint, optimizer, scheduler)
         retarget_schedule(optimizer, scheduler, config.lr, weight_decay=config.weight_decay)
@@ -339,13 +353,7 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
         if later:
             tqdm.write(f"sft: removed the checkpoints after {checkpoint.name}: {', '.join(later)}")
     restored = rng_state()
-    columns = METRICS + ((EVAL_METRIC,) if held_out else ())
-    metrics = MetricsLog(
-        run_dir / METRICS_FILE,
-        columns,
-        resume_after=step if checkpoint is not None else None,
-        tensorboard=run_dir / "tensorboard",
-    )
+    metrics.start()
     restore_rng(restored)  # opening the log must not draw from the generators
     autocast = (
         torch.autocast(device.type, dtype=prepared.autocast_dtype)
@@ -412,6 +420,11 @@ def run_sft(config: SFTConfig, resume: str | Path | None = None, given: dict[str
         metrics.close()
 
     rows = read_csv(run_dir / METRICS_FILE)
+    if not rows:
+        raise CheckpointError(
+            f"{run_dir / METRICS_FILE} holds no steps, although the run has {step}: the run directory is damaged; "
+            "run SFT again in a new directory"
+        )
     plot_sft_losses(run_dir / METRICS_FILE, run_dir / "sft_loss.png")
     eval_losses = [float(r[EVAL_METRIC]) for r in rows if r.get(EVAL_METRIC) not in (None, "", "nan")]
     info = {

@@ -47,6 +47,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from vlm_ppo.config import check_env_kwargs
 from vlm_ppo.tasks import TaskError, make_task
 from vlm_ppo.tasks.task import endless_episode, episode_step_cap
 
@@ -205,6 +206,7 @@ def build_sft_dataset(
         dataset of an env whose observations are not images.
     :raises FileExistsError: when ``out_dir`` exists and is not an empty directory.
     """
+    check_env_kwargs(env_kwargs)
     env_kwargs = dict(env_kwargs or {})
     out = Path(out_dir)
     task = make_task(task_name, action_words, task_description)

@@ -44,7 +44,7 @@ from vlm_ppo.policy import VLMPolicy
 from vlm_ppo.ppo import NonFiniteError, UpdateSettings, ppo_update
 from vlm_ppo.rollout import GroupCollector, SeededEnvs, StepCollector
 from vlm_ppo.run import MetricsLog, TrainingError, cosine_schedule, ensure_model, retarget_schedule, seed_everything
-from vlm_ppo.tasks import make_task
+from vlm_ppo.tasks import imported_module, make_task
 
 METRICS = (
     "update",
@@ -140,6 +140,18 @@ class Trainer:
             )
         # The task makes the envs first: a wrong task or env fails here, before any model loads.
         self.task = make_task(config.task, config.action_words, config.task_description)
+        # The log checks what it needs (a readable metrics.csv to resume, wandb) before the run
+        # writes anything; it writes only once the resume has nothing left to fail on.
+        self.log = MetricsLog(
+            self.run_dir / "metrics.csv",
+            METRICS + tuple(self.task.metrics),
+            resume_after=state["update"] if checkpoint is not None else None,
+            tensorboard=self.run_dir / "tensorboard",
+            enabled=self.is_main,
+            wandb_config=to_dict(config) if config.wandb else None,
+            x_axis="env_steps",
+            start=False,
+        )
         grouped = config.algo != "ppo"
         env_count = config.groups_per_update * config.group_size if grouped else config.num_envs
         self.envs = SeededEnvs(
@@ -153,14 +165,14 @@ class Trainer:
             config.model.path = ensure_model(config.model.path, self.run_dir, config.text_only, lambda _: None)
         # To recognise the base model at another path when the run is resumed or evaluated elsewhere.
         self.base_model_fingerprint = model_fingerprint(config.model.path) if self.is_main else None
-        if self.is_main and checkpoint is None:
-            config.to_yaml(self.run_dir / "config.yaml")
         # Process 0 keeps the run's seed; the others draw theirs from it (seed + 1000·rank made
         # process 1 of seed 0 sample as process 0 of seed 1000).
         seed_everything(config.seed if rank == 0 else int(np.random.SeedSequence([config.seed, rank]).generate_state(1)[0]))
 
         device = self.accelerator.device
         self.policy = build_policy(config, device, checkpoint, trainable=True)
+        if self.is_main and checkpoint is None:  # once the model has loaded: a wrong model leaves no run behind
+            config.to_yaml(self.run_dir / "config.yaml")
         self.say(f"policy: {trainable_summary(self.policy)}")
         groups = parameter_groups(self.policy, config.init_lr, config.vision_lr)
         self.optimizer = torch.optim.Adam(groups, lr=config.init_lr)
@@ -198,16 +210,7 @@ class Trainer:
                 config.to_yaml(self.run_dir / "config.yaml")
                 self._drop_later_checkpoints(checkpoint)
             restored = rng_state()
-        columns = METRICS + tuple(self.task.metrics)
-        self.log = MetricsLog(
-            self.run_dir / "metrics.csv",
-            columns,
-            resume_after=self.update if checkpoint is not None else None,
-            tensorboard=self.run_dir / "tensorboard",
-            enabled=self.is_main,
-            wandb_config=to_dict(config) if config.wandb else None,
-            x_axis="env_steps",
-        )
+        self.log.start(wandb_config=to_dict(config) if config.wandb else None)
         if checkpoint is not None:
             restore_rng(restored)  # opening the log (wandb) must not draw from the restored generators
 
@@ -224,6 +227,13 @@ class Trainer:
         if requested is not None and Path(requested).resolve() != run_dir.resolve():
             raise ConfigError(
                 f"a resumed run continues in its own directory {run_dir}; copy it to {requested} first to branch off"
+            )
+        saved_task = state["config"].get("task")
+        module = imported_module(saved_task) if "task" not in given else None
+        if module is not None:
+            raise ConfigError(
+                f"{checkpoint}'s task {saved_task!r} imports the module {module!r}, which runs its code: resume "
+                f"with --task {saved_task} (task={saved_task!r}) to confirm"
             )
         saved = {**state["config"], "output_dir": str(run_dir)}
         moved = moved_base_model(state, given)

@@ -27,6 +27,7 @@ __all__ = [
     "Task",
     "TaskError",
     "answer_json",
+    "imported_module",
     "make_task",
     "register_task",
     "task_names",
@@ -95,6 +96,17 @@ def make_task(name: str, action_words: Sequence[str] | None = None, description:
             "module:factory for your own Task, or a Gymnasium env id with --action-words and --task-description"
         ) from None
     return GymTask(name, action_words or (), description or "")
+
+
+def imported_module(name: str) -> str | None:
+    """The module that building the task ``name`` imports, and so runs: ``module`` of
+    ``module:factory`` or of a Gymnasium id ``module:Env-v0``; None for a registered task or a
+    plain env id. A name read from a checkpoint someone handed over must not run their code
+    unasked, so eval and resume ask for such a task to be given again."""
+    _register_builtins()
+    if not isinstance(name, str) or _ALIASES.get(name, name) in _TASKS or ":" not in name:
+        return None
+    return name.split(":", 1)[0]
 
 
 def _from_factory(reference: str) -> Task | None:
