@@ -181,6 +181,14 @@ def test_eval_on_held_out_seeds_writes_json(trained, tmp_path):
     )
 
 
+def test_eval_may_use_a_dtype_that_training_refuses(trained, tmp_path):
+    """float16 would train without loss scaling, so train refuses it; evaluation has no gradients
+    (eval's own settings are checked as the config's, which must not bring that refusal along)."""
+    out = tmp_path / "half.json"
+    assert main(["eval", "--checkpoint", str(trained), "--episodes", "1", "--dtype", "float16", "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["episodes"] == 1
+
+
 def test_eval_finds_a_moved_base_model_with_model_and_refuses_several_processes(trained, tmp_path, capsys, monkeypatch):
     import torch
 

@@ -481,7 +481,7 @@ def test_bfloat16_scoring_computes_the_lm_head_in_float32(tiny_models, lora):
 def test_a_bfloat16_full_weight_reference_computes_as_the_policy_does(tiny_models):
     """The full-weight policy keeps float32 weights under bfloat16 autocast; its KL reference does
     the same (bfloat16 weights rounded differently: up to 0.03 nats a token at the start), so the
-    KL starts at exactly 0."""
+    reference scores the same batch as the policy did at the start, to the bit."""
     torch.manual_seed(2)
     policy = policy_for(tiny_models["llava"], "llava", lora=False, dtype="bfloat16", kl_coef=0.1)
     assert {p.dtype for p in policy.reference.parameters()} == {torch.float32}
@@ -490,3 +490,37 @@ def test_a_bfloat16_full_weight_reference_computes_as_the_policy_does(tiny_model
     mask = rollout.token_mask
     reference = policy.reference_log_probs(images, prompts, rollout.tokens, mask)
     np.testing.assert_array_equal(reference[mask], rollout.token_log_probs[mask])
+
+
+def test_the_float32_head_keeps_no_float32_copy_of_its_weights_for_backward(tiny_models):
+    """The head's float32 copy (2.2 GB for Qwen2.5-VL-7B) exists only while a pass computes: what
+    autograd keeps for backward is the bfloat16 weight itself; the gradients equal those of the
+    float32 computation."""
+    from vlm_ppo.policy import Float32Linear
+
+    torch.manual_seed(3)
+    hidden = torch.randn(2, 3, 8, dtype=torch.bfloat16, requires_grad=True)
+    weight = torch.randn(11, 8, dtype=torch.bfloat16, requires_grad=True)
+    bias = torch.randn(11, dtype=torch.bfloat16, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append((t.dtype, tuple(t.shape))) or t, lambda t: t):
+        out = Float32Linear.apply(hidden, weight, bias)
+    assert out.dtype == torch.float32 and {dtype for dtype, shape in saved if sorted(shape) == [8, 11]} == {torch.bfloat16}
+    grad = torch.randn(out.shape)
+    out.backward(grad)
+    leaves = [t.detach().float().requires_grad_() for t in (hidden, weight, bias)]
+    torch.nn.functional.linear(*leaves).backward(grad)
+    torch.testing.assert_close(out, torch.nn.functional.linear(*[t.detach() for t in leaves]), rtol=0, atol=0)
+    for low, high in zip((hidden, weight, bias), leaves, strict=True):
+        assert low.grad.dtype == torch.bfloat16
+        torch.testing.assert_close(low.grad, high.grad.to(torch.bfloat16), rtol=0, atol=0)
+    # In the policy: the update's forward pass keeps no float32 head for backward either.
+    policy = policy_for(tiny_models["llava"], "llava", dtype="bfloat16")
+    head = policy.model.get_output_embeddings().weight
+    images, prompts = observations(False)
+    rollout = policy.act(images, prompts)
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append((t.dtype, tuple(t.shape))) or t, lambda t: t):
+        per_token, _ = policy(samples_of(rollout, images, prompts))
+    head_sized = {dtype for dtype, shape in saved if sorted(shape) == sorted(head.shape)}  # transposed too
+    assert head_sized == {torch.bfloat16}

@@ -677,3 +677,14 @@ def test_fuzzed_answers_and_actions_never_raise_unexpectedly():
         counts = fuzz.fuzz(env_id, steps, rng, strict=True)
         assert counts["answers"] == steps and counts["actions"] + counts["invalid actions"] == steps
         assert counts["invalid actions"] > 0 and counts["unexpected"] == 0
+
+
+def test_the_state_digest_is_that_of_the_state_as_it_reads_back():
+    """JSON turns an env option's integer keys into strings: the digest is taken as the state
+    reads back, so {2: .., 10: ..} (sorted otherwise as 10 < 2 once strings) is not "corrupt",
+    and mixed keys ({"size": 8, 3: "x"}) do not stop the run at its first checkpoint."""
+    from vlm_ppo.checkpoint import _state_digest
+
+    for env_kwargs in ({2: "a", 10: "b"}, {"size": 8, 3: "x"}, {"a": [1.5, float("nan")], "b": (1, 2)}):
+        state = {"kind": "rl", "config": {"env_kwargs": env_kwargs}, "update": 1}
+        assert _state_digest(json.loads(json.dumps(state))) == _state_digest(state)

@@ -330,6 +330,7 @@ def _state_digest(meta: Mapping[str, Any]) -> str:
     """sha256 of the state itself (its counters, config, RNG and env states), without this digest:
     the other files' checksums live in it, so an edit to it would otherwise go unseen."""
     content = {key: value for key, value in meta.items() if key != _STATE_DIGEST}
+    content = json.loads(json.dumps(content))  # as it reads back: keys become strings (an env option's 3: "x")
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

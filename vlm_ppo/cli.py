@@ -99,14 +99,18 @@ def _eval(args: argparse.Namespace) -> int:
             config.model.path = moved_base_model(state, {"model": {"path": args.model}}) or args.model
     else:
         config = TrainConfig(model=ModelConfig(path=args.model, lora_r=8, lora_alpha=16), task=args.task or TrainConfig.task)
-    # replace() checks the values as the config's own (a temperature of 0 or nan was taken as given).
-    model_changes = {key: getattr(args, key) for key in ("device", "dtype") if getattr(args, key) is not None}
+    # replace() checks the values as the config's own (a temperature of 0 or nan was taken as given);
+    # the model's are set after, since evaluation may use what training refuses (float16).
+    model = dataclasses.replace(
+        config.model, **{key: getattr(args, key) for key in ("device", "dtype") if getattr(args, key) is not None}
+    )
     changes = {
         key: getattr(args, key)
         for key in ("temperature", "max_new_tokens", "text_only", "chain_of_thought")
         if getattr(args, key) is not None
     }
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model_changes), **changes)
+    config = dataclasses.replace(config, **changes)
+    config.model = model
     if not 0 <= args.seed < 2**32:
         raise ValueError(f"--seed must be at least 0 and below 2**32, got {args.seed}")
     module = imported_module(config.task) if checkpoint is not None and args.task is None else None
