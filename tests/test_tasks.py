@@ -202,7 +202,8 @@ def test_the_readme_example_task_makes_demonstrations_and_trains_through_the_cli
     run = tmp_path / "run"
     assert main(["train", "--task", "frozen_lake:frozen_lake", *SMALL, "--output-dir", str(run)]) == 0
     assert len(rows(run)) == 1
-    assert main(["train", "--resume", str(run), "--total-env-steps", "16"]) == 0  # the factory is found again
+    # The factory is found again (its module is imported already in this process: nothing new runs).
+    assert main(["train", "--resume", str(run), "--total-env-steps", "16"]) == 0
     assert len(rows(run)) == 2
 
 
@@ -528,3 +529,14 @@ def test_a_resume_warns_when_an_env_does_not_replay_from_its_seed(misbehaving, h
     assert bool(messages) == (not honour_seed), messages
     assert all(m.startswith("2 of 2 envs") for m in messages)
     assert (fresh.views == saved.views) == honour_seed and len(observations) == 2
+
+
+def test_only_a_task_that_would_import_new_code_must_be_given_again():
+    """What eval and resume ask to see on the command line before they build a checkpoint's task."""
+    from vlm_ppo.tasks import imported_module
+
+    assert imported_module("gym_cards/NumberLine-v0") is None  # registered
+    assert imported_module("FrozenLake-v1") is None  # a plain Gymnasium id
+    assert imported_module("gym_cards:gym_cards/NumberLine-v0") is None  # gym_cards is imported already
+    assert imported_module("not_imported_yet_module:make_task") == "not_imported_yet_module"
+    assert imported_module("not_imported_yet_module:Plain-v0") == "not_imported_yet_module"

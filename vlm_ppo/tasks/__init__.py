@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Sequence
 
 import gymnasium as gym
@@ -99,14 +100,16 @@ def make_task(name: str, action_words: Sequence[str] | None = None, description:
 
 
 def imported_module(name: str) -> str | None:
-    """The module that building the task ``name`` imports, and so runs: ``module`` of
-    ``module:factory`` or of a Gymnasium id ``module:Env-v0``; None for a registered task or a
+    """The module that building the task ``name`` would import, and so run: ``module`` of
+    ``module:factory`` or of a Gymnasium id ``module:Env-v0``, unless it is imported already
+    (``gym_cards:gym_cards/NumberLine-v0`` runs nothing new); None for a registered task or a
     plain env id. A name read from a checkpoint someone handed over must not run their code
     unasked, so eval and resume ask for such a task to be given again."""
     _register_builtins()
     if not isinstance(name, str) or _ALIASES.get(name, name) in _TASKS or ":" not in name:
         return None
-    return name.split(":", 1)[0]
+    module = name.split(":", 1)[0]
+    return None if module in sys.modules else module
 
 
 def _from_factory(reference: str) -> Task | None:
