@@ -518,9 +518,13 @@ def test_a_checkpoints_task_runs_no_module_unless_it_is_given_again(straight, tm
     run = corrupt_copy(straight, tmp_path / "copy", plant)
     evaluate = ["eval", "--checkpoint", str(run), "--episodes", "1", "--output", str(tmp_path / "e.json")]
     assert main(evaluate) == 2
-    assert "imports the module 'planted', which runs its code: pass --task planted:make_task" in capsys.readouterr().err
+    assert "imports the module 'planted', which runs its code: give it again (--task planted:make_task" in (
+        capsys.readouterr().err
+    )
     assert main(["train", "--resume", str(run), "--total-env-steps", "32"]) == 2
-    assert "resume with --task planted:make_task" in capsys.readouterr().err
+    assert "imports the module 'planted', which runs its code: give it again (--task planted:make_task" in (
+        capsys.readouterr().err
+    )
     assert not (tmp_path / "ran").exists()
     # Given again, it is the user's own choice: the module is imported (and has no make_task).
     assert main([*evaluate, "--task", "planted:make_task"]) == 2

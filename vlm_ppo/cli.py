@@ -77,7 +77,7 @@ def _eval(args: argparse.Namespace) -> int:
     from vlm_ppo.evaluation import evaluate_policy
     from vlm_ppo.model_loading import build_policy, resolve_device
     from vlm_ppo.run import seed_everything
-    from vlm_ppo.tasks import imported_module, make_task
+    from vlm_ppo.tasks import make_task, refuse_unasked_import
     from vlm_ppo.trainer import find_checkpoint
 
     if args.model is None and args.checkpoint is None:
@@ -113,12 +113,8 @@ def _eval(args: argparse.Namespace) -> int:
     config.model = model
     if not 0 <= args.seed < 2**32:
         raise ValueError(f"--seed must be at least 0 and below 2**32, got {args.seed}")
-    module = imported_module(config.task) if checkpoint is not None and args.task is None else None
-    if module is not None:
-        raise ValueError(
-            f"{checkpoint}'s task {config.task!r} imports the module {module!r}, which runs its code: pass "
-            f"--task {config.task} to confirm"
-        )
+    if checkpoint is not None and args.task is None:
+        refuse_unasked_import(config.task, checkpoint)
     same_task = args.task in (None, config.task)
     task_name = args.task or config.task
     task = make_task(

@@ -44,7 +44,7 @@ from vlm_ppo.policy import VLMPolicy
 from vlm_ppo.ppo import NonFiniteError, UpdateSettings, ppo_update
 from vlm_ppo.rollout import GroupCollector, SeededEnvs, StepCollector
 from vlm_ppo.run import MetricsLog, TrainingError, cosine_schedule, ensure_model, retarget_schedule, seed_everything
-from vlm_ppo.tasks import imported_module, make_task
+from vlm_ppo.tasks import make_task, refuse_unasked_import
 
 METRICS = (
     "update",
@@ -228,13 +228,8 @@ class Trainer:
             raise ConfigError(
                 f"a resumed run continues in its own directory {run_dir}; copy it to {requested} first to branch off"
             )
-        saved_task = state["config"].get("task")
-        module = imported_module(saved_task) if "task" not in given else None
-        if module is not None:
-            raise ConfigError(
-                f"{checkpoint}'s task {saved_task!r} imports the module {module!r}, which runs its code: resume "
-                f"with --task {saved_task} (task={saved_task!r}) to confirm"
-            )
+        if "task" not in given:
+            refuse_unasked_import(state["config"].get("task"), checkpoint)
         saved = {**state["config"], "output_dir": str(run_dir)}
         moved = moved_base_model(state, given)
         if moved is not None:  # the same base model at another path: a move, not a change

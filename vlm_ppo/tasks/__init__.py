@@ -30,6 +30,7 @@ __all__ = [
     "answer_json",
     "imported_module",
     "make_task",
+    "refuse_unasked_import",
     "register_task",
     "task_names",
 ]
@@ -110,6 +111,17 @@ def imported_module(name: str) -> str | None:
         return None
     module = name.split(":", 1)[0]
     return None if module in sys.modules else module
+
+
+def refuse_unasked_import(name: str, checkpoint) -> None:
+    """A :class:`TaskError` when the task ``name`` that ``checkpoint`` records would import new
+    code (:func:`imported_module`): eval and resume build it only when it is given again."""
+    module = imported_module(name)
+    if module is not None:
+        raise TaskError(
+            f"{checkpoint}'s task {name!r} imports the module {module!r}, which runs its code: give it again "
+            f"(--task {name}; task={name!r} from Python) to confirm"
+        )
 
 
 def _from_factory(reference: str) -> Task | None:
